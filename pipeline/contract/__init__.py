@@ -1,0 +1,1 @@
+"""The agreed contract, transcribed once: variables, code lists, rules, municipalities, KPIs."""

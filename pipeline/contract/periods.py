@@ -1,0 +1,61 @@
+"""Reporting periods: quarters (``2025Q3``) and calendar years (``2025``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+
+FIRST_YEAR = 2019
+LAST_YEAR = 2030
+
+
+@dataclass(frozen=True, order=True)
+class Quarter:
+    year: int
+    q: int
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter:
+        match = _QUARTER.match(text.strip().upper())
+        if not match:
+            raise ValueError(f"Ogiltig period {text!r}: använd formatet ÅÅÅÅKn, t.ex. 2025Q3")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.year}Q{self.q}"
+
+    @property
+    def start(self) -> date:
+        return date(self.year, 3 * self.q - 2, 1)
+
+    @property
+    def end(self) -> date:
+        return self.next().start - timedelta(days=1)
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.q == 1 else Quarter(self.year, self.q - 1)
+
+    def next(self) -> Quarter:
+        return Quarter(self.year + 1, 1) if self.q == 4 else Quarter(self.year, self.q + 1)
+
+
+def is_quarter(text: str) -> bool:
+    return bool(_QUARTER.match(text.strip().upper()))
+
+
+def all_quarters() -> list[str]:
+    """Every quarter the pipeline knows (the Dagster partition keys)."""
+    return [str(Quarter(y, q)) for y in range(FIRST_YEAR, LAST_YEAR + 1) for q in range(1, 5)]
+
+
+def quarter_range(first: str, last: str) -> list[str]:
+    """Inclusive list of quarters, e.g. ``quarter_range('2024Q3', '2025Q2')``."""
+    current, stop = Quarter.parse(first), Quarter.parse(last)
+    out = []
+    while current <= stop:
+        out.append(str(current))
+        current = current.next()
+    return out

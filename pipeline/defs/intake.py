@@ -1,0 +1,105 @@
+"""Assets for the first half: raw archive -> validation -> accepted cases (staged Parquet)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline.defs.partitions import quarter_partitions
+from pipeline.raw.completeness import completeness, summary
+from pipeline.raw.ingest import ingest_landing
+from pipeline.settings import paths
+from pipeline.staged.accepted import read_period
+from pipeline.validation.quarter import validate_pending
+
+GROUP = "submissions"
+
+
+@dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"python", "files"})
+def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Move the quarter's landed files into the immutable, content-addressed archive and register them."""
+    received = ingest_landing(paths(), context.partition_key)
+    return dg.MaterializeResult(metadata={
+        "new_files": len(received),
+        "submissions": dg.MetadataValue.md(
+            "\n".join(f"- {s.kommunkod or '?'} v{s.version} `{s.sha256[:12]}`" for s in received) or "(inga)"
+        ),
+    })
+
+
+@dg.asset(
+    partitions_def=quarter_partitions,
+    group_name=GROUP,
+    deps=[raw_submissions],
+    kinds={"python", "great_expectations"},
+    check_specs=[dg.AssetCheckSpec("no_rejected_submissions", asset="validated_submissions",
+                                   description="Warns when a municipality's file was rejected (quarantined).")],
+)
+def validated_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Validate each received file with the GE suites and the contract rules; write its report."""
+    period = context.partition_key
+    outcomes = validate_pending(paths(), period)
+    rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == "rejected"})
+    state = summary(completeness(paths(), period))
+    context.log.info(f"{period}: validated {len(outcomes)} files, {len(rejected)} rejected; {state}")
+    check = dg.AssetCheckResult(
+        check_name="no_rejected_submissions", passed=not rejected, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejected_municipalities": ", ".join(rejected) or "-", "validated_files": len(outcomes)},
+    )
+    return dg.MaterializeResult(
+        metadata={"validated_files": len(outcomes), "rejected_files": sum(
+            o.submission.status == "rejected" for o in outcomes), **{f"kommuner_{k}": v for k, v in state.items()}},
+        check_results=[check],
+    )
+
+
+SUITES = {"submission_errors": dg.AssetCheckSeverity.ERROR, "submission_warnings": dg.AssetCheckSeverity.WARN}
+
+
+@dg.asset(
+    partitions_def=quarter_partitions, group_name=GROUP, deps=[validated_submissions], kinds={"parquet"},
+    check_specs=[dg.AssetCheckSpec(f"ge_{name}", asset="accepted_cases",
+                                   blocking=severity is dg.AssetCheckSeverity.ERROR,
+                                   description=f"Great Expectations suite expectations/{name}.json over all "
+                                               "accepted cases of the quarter.")
+                 for name, severity in SUITES.items()],
+)
+def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The quarter's latest accepted version per municipality, national columns only (dbt's source).
+
+    The GE suites run again over the combined national data: the error suite is a blocking check
+    (nothing invalid may reach the key figures), the warning suite is reported only.
+    """
+    from pipeline.validation.expectations import run_suite
+
+    frame = read_period(paths(), context.partition_key)
+    checks = []
+    for name, severity in SUITES.items():
+        result = run_suite(name, frame.drop(columns=["submission_id", "version"], errors="ignore"))
+        checks.append(dg.AssetCheckResult(
+            check_name=f"ge_{name}", passed=bool(result.success), severity=severity,
+            metadata={"failed_expectations": ", ".join(result.failed) or "-", "evaluated": result.evaluated},
+        ))
+    return dg.MaterializeResult(
+        metadata={"cases": len(frame), "municipalities": int(frame["kommunkod"].nunique()) if len(frame) else 0},
+        check_results=checks,
+    )
+
+
+@dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"csv"})
+def population_18plus(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The coordinator-supplied population 18+ (``reference/population_18plus.csv``).
+
+    Rates are published as missing ("-") where a municipality's population is absent; this asset
+    makes that visible before publication instead of guessing.
+    """
+    import pandas as pd
+
+    from pipeline.keyfigures.population import ensure_population_file
+
+    p = paths()
+    ensure_population_file(p)
+    table = pd.read_csv(p.population_csv, dtype={"kommunkod": str})
+    year = int(context.partition_key[:4])
+    covered = table.loc[(table["year"] == year) & (table["gender"] == "T"), "kommunkod"].nunique()
+    return dg.MaterializeResult(metadata={"year": year, "municipalities_with_population": int(covered),
+                                          "rows": len(table)})

@@ -1,0 +1,52 @@
+"""dbt models (staging -> intermediate -> marts) as Dagster assets via dagster-dbt.
+
+dbt tests become Dagster asset checks. The whole model set is rebuilt for every quarter's run
+(national data is small: seconds), with ``release_period`` limiting the marts to periods up to
+the partition being loaded; dbt is the only writer of the DuckDB warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pipeline.defs.partitions import quarter_partitions
+from pipeline.settings import DBT_PROJECT_DIR, data_dir
+
+os.environ.setdefault("SUKF_DATA_DIR", str(data_dir()))
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project once if no manifest exists (fresh checkout, CI, first `sukf` run)."""
+    if not dbt_project.manifest_path.exists():
+        dbt_project.preparer.prepare(dbt_project)
+    dbt_project.prepare_if_dev()
+    return dbt_project.manifest_path
+
+
+class Translator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: dict) -> str:
+        # staging / intermediate / marts, from the model's folder
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2 else "key_figures"
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    dagster_dbt_translator=Translator(),
+    partitions_def=quarter_partitions,
+    pool="duckdb",
+)
+def key_figure_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Build and test every dbt model for the partition's release period."""
+    variables = json.dumps({"release_period": context.partition_key})
+    yield from dbt.cli(["build", "--vars", variables], context=context).stream()
+
+
+dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))

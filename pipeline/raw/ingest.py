@@ -1,0 +1,115 @@
+"""Receive a file: archive its bytes untouched, then register it as a new submission version.
+
+Two doors lead here: the upload service (kommunkod known from the token) and the landing folder
+(``landing/<YYYYQn>/<file>``, optionally with ``<file>.meta.json``) watched by the Dagster sensor.
+The original file name is kept only as sanitised metadata; it is never used as a path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from pathlib import Path
+
+from pipeline.contract.dictionary import municipality_codes
+from pipeline.contract.periods import is_quarter
+from pipeline.raw import archive
+from pipeline.raw.register import Register, Submission
+from pipeline.settings import Paths
+from pipeline.settings import paths as default_paths
+
+log = logging.getLogger(__name__)
+
+_DIGIT_RUN = re.compile(r"\d[\d\s+-]{8,}\d")
+_KOMMUN_IN_NAME = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def safe_name(name: str, limit: int = 120) -> str:
+    """A display-only version of a sender's file name.
+
+    Keeps the last path component, drops control characters and masks long digit runs (a file
+    named after a personnummer must not end up in a log or report).
+    """
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
+    base = _DIGIT_RUN.sub("[dold siffersträng]", base)
+    return (base or "namnlös")[:limit]
+
+
+def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str | None, source: str,
+                 paths: Paths | None = None) -> Submission:
+    """Archive ``data`` durably (fsync) and register it; returns the submission (version assigned).
+
+    The bytes are on disk before this returns, so a receipt can be sent safely afterwards.
+    """
+    if not is_quarter(period):
+        raise ValueError(f"Ogiltig period {period!r}: använd ÅÅÅÅKn, t.ex. 2025Q3")
+    paths = paths or default_paths()
+    digest, _ = archive.store(paths.raw, data)
+    sub, created = Register(paths).add(
+        kommunkod=kommunkod, period=period.upper(), sha256=digest, original_name=safe_name(original_name),
+        size_bytes=len(data), source=source,
+    )
+    log.info("%s submission %s (kommun %s, %s, version %s, %d bytes)",
+             "registered" if created else "already had", sub.submission_id, kommunkod or "?", period,
+             sub.version, len(data))
+    return sub
+
+
+def _landing_kommunkod(file: Path, meta: dict) -> str | None:
+    """Who sent a dropped file: the sidecar says, else a 4-digit known code in the file name."""
+    code = meta.get("kommunkod")
+    if code in municipality_codes():
+        return code
+    for match in _KOMMUN_IN_NAME.finditer(file.name):
+        if match.group(1) in municipality_codes():
+            return match.group(1)
+    return _kommunkod_in_content(file.read_bytes(), file.name)
+
+
+def _kommunkod_in_content(data: bytes, name: str) -> str | None:
+    """Last resort for an anonymous drop: the single known kommunkod the rows carry."""
+    from pipeline.submission.reading import UnreadableFile, read_submission
+
+    try:
+        frame = read_submission(data, name).frame
+    except UnreadableFile:
+        return None
+    if "kommunkod" not in frame.columns:
+        return None
+    values = set(frame["kommunkod"].str.strip()) & municipality_codes()
+    return values.pop() if len(values) == 1 else None
+
+
+def landing_files(paths: Paths, period: str | None = None) -> list[tuple[str, Path]]:
+    """(quarter, file) for every file waiting in ``landing/<YYYYQn>/``."""
+    out = []
+    for folder in sorted(paths.landing.iterdir()) if paths.landing.exists() else []:
+        if not folder.is_dir() or not is_quarter(folder.name) or (period and folder.name != period):
+            continue
+        out += [(folder.name, f) for f in sorted(folder.iterdir())
+                if f.is_file() and not f.name.endswith(".meta.json") and not f.name.startswith(".")]
+    return out
+
+
+def ingest_landing(paths: Paths | None = None, period: str | None = None) -> list[Submission]:
+    """Move every landed file (optionally of one quarter) into the archive and register.
+
+    The landing copy is removed only after the archive copy is durable, so nothing is lost if
+    the process dies in between (the next run simply finds the same bytes again).
+    """
+    paths = paths or default_paths()
+    received = []
+    for quarter, file in landing_files(paths, period):
+        sidecar = file.with_name(file.name + ".meta.json")
+        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+        sub = ingest_bytes(
+            file.read_bytes(), original_name=meta.get("original_name", file.name), period=quarter,
+            kommunkod=_landing_kommunkod(file, meta), source=meta.get("source", "landing"), paths=paths,
+        )
+        received.append(sub)
+        file.unlink()
+        sidecar.unlink(missing_ok=True)
+    return received

@@ -1,0 +1,171 @@
+"""The submission register: one row per received file version (SQLite, restricted storage).
+
+SQLite rather than the DuckDB warehouse because the upload service, the Dagster sensor and the
+pipeline write it concurrently, and only dbt may hold the DuckDB file for writing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.settings import Paths
+
+RECEIVED, ACCEPTED, REJECTED = "received", "accepted", "rejected"
+
+_SCHEMA = """
+create table if not exists submissions (
+    submission_id text primary key,
+    kommunkod     text,
+    period        text not null,
+    version       integer,
+    sha256        text not null,
+    original_name text not null,
+    size_bytes    integer not null,
+    received_at   text not null,
+    source        text not null,
+    status        text not null default 'received',
+    validated_at  text,
+    n_rows        integer,
+    n_errors      integer,
+    n_warnings    integer
+);
+create index if not exists submissions_by_unit on submissions (period, kommunkod, version);
+"""
+
+
+@dataclass(frozen=True)
+class Submission:
+    submission_id: str
+    kommunkod: str | None
+    period: str
+    version: int | None
+    sha256: str
+    original_name: str
+    size_bytes: int
+    received_at: str
+    source: str
+    status: str
+    validated_at: str | None = None
+    n_rows: int | None = None
+    n_errors: int | None = None
+    n_warnings: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Register:
+    def __init__(self, paths: Paths) -> None:
+        self.db_path: Path = paths.register_db
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("pragma journal_mode=wal")
+        con.execute("pragma synchronous=full")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def add(self, *, kommunkod: str | None, period: str, sha256: str, original_name: str,
+            size_bytes: int, source: str) -> tuple[Submission, bool]:
+        """Register a received file; returns (submission, created).
+
+        Identical bytes for the same municipality x quarter are the same submission (a re-sent
+        file or a re-run of the sensor must not create a new version).
+        """
+        with self._connect() as con:
+            con.execute("begin immediate")
+            try:
+                existing = con.execute(
+                    "select * from submissions where sha256 = ? and period = ? and kommunkod is ?",
+                    (sha256, period, kommunkod),
+                ).fetchone()
+                if existing:
+                    con.execute("commit")
+                    return Submission(**dict(existing)), False
+                version = None
+                if kommunkod is not None:
+                    (latest,) = con.execute(
+                        "select coalesce(max(version), 0) from submissions where period = ? and kommunkod = ?",
+                        (period, kommunkod),
+                    ).fetchone()
+                    version = latest + 1
+                sub = Submission(
+                    submission_id=uuid.uuid4().hex[:16], kommunkod=kommunkod, period=period, version=version,
+                    sha256=sha256, original_name=original_name, size_bytes=size_bytes, received_at=now_iso(),
+                    source=source, status=RECEIVED,
+                )
+                row = sub.as_dict()
+                con.execute(
+                    f"insert into submissions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
+                )
+                con.execute("commit")
+                return sub, True
+            except BaseException:
+                con.execute("rollback")
+                raise
+
+    def record_validation(self, submission_id: str, *, status: str, n_rows: int, n_errors: int,
+                          n_warnings: int) -> Submission:
+        with self._connect() as con:
+            con.execute(
+                "update submissions set status = ?, validated_at = ?, n_rows = ?, n_errors = ?, n_warnings = ?"
+                " where submission_id = ?",
+                (status, now_iso(), n_rows, n_errors, n_warnings, submission_id),
+            )
+        sub = self.get(submission_id)
+        assert sub is not None
+        return sub
+
+    def get(self, submission_id: str) -> Submission | None:
+        with self._connect() as con:
+            row = con.execute("select * from submissions where submission_id = ?", (submission_id,)).fetchone()
+        return Submission(**dict(row)) if row else None
+
+    def list(self, *, kommunkod: str | None = None, period: str | None = None,
+             status: str | None = None) -> list[Submission]:
+        clauses, args = [], []
+        for column, value in (("kommunkod", kommunkod), ("period", period), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        with self._connect() as con:
+            rows = con.execute(
+                f"select * from submissions {where} order by period, kommunkod, version, received_at", args
+            ).fetchall()
+        return [Submission(**dict(r)) for r in rows]
+
+    def pending_periods(self) -> list[str]:
+        """Quarters with files received but not yet validated (what the sensor reacts to)."""
+        with self._connect() as con:
+            rows = con.execute("select distinct period from submissions where status = 'received' order by 1")
+            return [r[0] for r in rows]
+
+    def current(self, period: str) -> dict[str, Submission]:
+        """Latest *accepted* version per municipality for a quarter.
+
+        A rejected resubmission does not wipe out an earlier accepted version.
+        """
+        out: dict[str, Submission] = {}
+        for sub in self.list(period=period, status=ACCEPTED):
+            if sub.kommunkod and (sub.kommunkod not in out or (sub.version or 0) > (out[sub.kommunkod].version or 0)):
+                out[sub.kommunkod] = sub
+        return out

@@ -1,0 +1,88 @@
+"""Where things live on disk.
+
+Everything is relative to one data folder (``SUKF_DATA_DIR``, default ``./data``) so a whole
+installation can be moved, backed up or wiped as one directory. The ``restricted`` part holds
+case-level data and must never be served; ``releases`` is the only public part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """All folders of one installation, derived from its data folder."""
+
+    root: Path
+
+    @property
+    def restricted(self) -> Path:
+        """Case-level data: raw files, register, accepted rows, reports. Never published."""
+        return self.root / "restricted"
+
+    @property
+    def landing(self) -> Path:
+        """Files waiting for ingest: ``landing/<YYYYQn>/<file>`` (+ optional ``.meta.json``)."""
+        return self.restricted / "landing"
+
+    @property
+    def raw(self) -> Path:
+        """Immutable content-addressed archive of every file ever received."""
+        return self.restricted / "raw"
+
+    @property
+    def register_db(self) -> Path:
+        return self.restricted / "register.sqlite"
+
+    @property
+    def reports(self) -> Path:
+        return self.restricted / "reports"
+
+    @property
+    def accepted(self) -> Path:
+        """Latest accepted version per municipality x quarter: ``accepted/<YYYYQn>/<kommunkod>.parquet``."""
+        return self.restricted / "accepted"
+
+    @property
+    def warehouse(self) -> Path:
+        """The DuckDB file dbt builds (only dbt writes it)."""
+        return self.restricted / "warehouse.duckdb"
+
+    @property
+    def reference(self) -> Path:
+        """Coordinator-supplied inputs, e.g. ``population_18plus.csv``."""
+        return self.root / "reference"
+
+    @property
+    def population_csv(self) -> Path:
+        return self.reference / "population_18plus.csv"
+
+    @property
+    def releases(self) -> Path:
+        """Public, immutable releases: ``releases/<period>/<version>/``."""
+        return self.root / "releases"
+
+    @property
+    def tokens_db(self) -> Path:
+        return self.restricted / "tokens.sqlite"
+
+    def ensure(self) -> Paths:
+        for folder in (self.landing, self.raw, self.reports, self.accepted, self.reference, self.releases):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SUKF_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+
+
+def paths() -> Paths:
+    """The installation's folders, created on first use."""
+    return Paths(data_dir()).ensure()

@@ -1,0 +1,87 @@
+"""Accepted cases, the hand-over from Python to dbt: one Parquet file per municipality x quarter.
+
+Only the latest accepted version of each municipality x quarter is here (a resubmission replaces
+the file atomically); every version stays in the raw archive. Only national columns are written:
+local variables never leave the raw file. dbt reads ``accepted/*/*.parquet`` as a source, so
+Python never opens the DuckDB warehouse for writing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.contract.dictionary import NATIONAL_COLUMNS
+from pipeline.settings import Paths
+
+EXTRA_COLUMNS = ("submission_id", "version")
+COLUMNS = NATIONAL_COLUMNS + EXTRA_COLUMNS
+_SCHEMA_SQL = ", ".join(f'"{c}" VARCHAR' for c in NATIONAL_COLUMNS) + ', "submission_id" VARCHAR, "version" INTEGER'
+
+
+def file_for(paths: Paths, period: str, kommunkod: str) -> Path:
+    return paths.accepted / period / f"{kommunkod}.parquet"
+
+
+def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+    """Write via a temp file and rename, so dbt never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    con = duckdb.connect()
+    try:
+        con.execute(f"create table cases ({_SCHEMA_SQL})")
+        if len(frame):
+            con.register("incoming", frame[list(COLUMNS)])
+            con.execute("insert into cases select * from incoming")
+        con.execute(f"copy (select * from cases order by arende_id) to '{tmp}' (format parquet)")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+
+
+def ensure_schema_file(paths: Paths) -> Path:
+    """A zero-row file with the full schema so dbt's glob matches even before the first load."""
+    target = paths.accepted / "_schema" / "empty.parquet"
+    if not target.exists():
+        _write_parquet(pd.DataFrame(columns=list(COLUMNS)), target)
+    return target
+
+
+def write_accepted(paths: Paths, *, period: str, kommunkod: str, cases: pd.DataFrame, submission_id: str,
+                   version: int) -> Path:
+    frame = cases.reindex(columns=list(NATIONAL_COLUMNS)).astype(object)
+    frame = frame.where(frame.notna() & (frame != ""), None)
+    frame["submission_id"] = submission_id
+    frame["version"] = version
+    target = file_for(paths, period, kommunkod)
+    _write_parquet(frame, target)
+    ensure_schema_file(paths)
+    return target
+
+
+def _read(files: list[Path]) -> pd.DataFrame:
+    if not files:
+        return pd.DataFrame(columns=list(COLUMNS))
+    con = duckdb.connect()
+    try:
+        listing = ", ".join(f"'{f}'" for f in files)
+        return con.execute(f"select * from read_parquet([{listing}], union_by_name=true)").df()
+    finally:
+        con.close()
+
+
+def read_period(paths: Paths, period: str) -> pd.DataFrame:
+    """All accepted cases of one quarter (for national-level checks)."""
+    return _read(sorted((paths.accepted / period).glob("*.parquet")))
+
+
+def history(paths: Paths, kommunkod: str, before_period: str) -> pd.DataFrame:
+    """This municipality's accepted cases of every quarter before ``before_period``."""
+    files = sorted(
+        f for folder in paths.accepted.iterdir() if folder.is_dir() and folder.name < before_period
+        for f in [folder / f"{kommunkod}.parquet"] if f.exists()
+    ) if paths.accepted.exists() else []
+    return _read(files)

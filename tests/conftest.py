@@ -1,0 +1,14 @@
+"""Shared fixtures: every test gets its own data folder (SUKF_DATA_DIR)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.settings import Paths, paths
+
+
+@pytest.fixture
+def sukf_paths(tmp_path, monkeypatch) -> Paths:
+    """A fresh, isolated installation folder for one test."""
+    monkeypatch.setenv("SUKF_DATA_DIR", str(tmp_path / "data"))
+    return paths()
