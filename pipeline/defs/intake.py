@@ -1,6 +1,5 @@
 """Assets for the first half: raw archive -> validation -> accepted cases (staged Parquet)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -29,11 +29,26 @@ class LoadResult:
     failures: list[str] = field(default_factory=list)
 
 
+INSTANCE_YAML = """\
+# Written by sukf. Runs one at a time (they share the register and staged files) and every
+# DuckDB-touching step sits in the pool "duckdb" of size 1: only one process may write the file.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
 def dagster_home() -> Path:
     """Use the installation's own Dagster home so CLI runs appear in the UI (`sukf up`)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths().root / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_YAML, encoding="utf-8")
     return home
 
 
@@ -55,8 +70,8 @@ def run_quarter(period: str, *, instance=None, log_level: str = "WARNING") -> Lo
     )
     out = LoadResult(period, result.success, completeness(paths(), period))
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat and mat.asset_key == dg.AssetKey("published_release"):
+        mat = event.event_specific_data.materialization
+        if mat.asset_key == dg.AssetKey("published_release"):
             out.release_path = Path(mat.metadata["path"].value)
             out.release_version = str(mat.metadata["version"].value)
             out.new_release = bool(mat.metadata["new_release"].value)

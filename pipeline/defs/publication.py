@@ -1,6 +1,5 @@
 """Disclosure control and publication of the quarter's release."""
 
-from __future__ import annotations
 
 import dagster as dg
 

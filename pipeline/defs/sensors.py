@@ -1,6 +1,5 @@
 """Landing-folder sensor: new files (or uploads waiting for validation) trigger the intake job."""
 
-from __future__ import annotations
 
 import hashlib
 
@@ -23,7 +22,7 @@ def pending_work() -> dict[str, list[str]]:
     return work
 
 
-def build_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
     def submission_sensor(context: dg.SensorEvaluationContext):
         """Start an intake run per quarter with new files; the run key makes each batch run once."""

@@ -5,14 +5,16 @@ dbt tests become Dagster asset checks. The whole model set is rebuilt for every 
 the partition being loaded; dbt is the only writer of the DuckDB warehouse.
 """
 
-from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from pipeline.defs.partitions import quarter_partitions
 from pipeline.settings import DBT_PROJECT_DIR, data_dir
@@ -22,11 +24,20 @@ os.environ.setdefault("SUKF_DATA_DIR", str(data_dir()))
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (a venv need not be activated for `sukf load`)."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def ensure_manifest() -> Path:
-    """Parse the dbt project once if no manifest exists (fresh checkout, CI, first `sukf` run)."""
-    if not dbt_project.manifest_path.exists():
-        dbt_project.preparer.prepare(dbt_project)
-    dbt_project.prepare_if_dev()
+    """Parse the dbt project if no manifest exists (fresh checkout, CI) or under `dagster dev`."""
+    if not dbt_project.manifest_path.exists() or using_dagster_dev():
+        subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR, check=True,
+        )
     return dbt_project.manifest_path
 
 
@@ -49,4 +60,5 @@ def key_figure_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build", "--vars", variables], context=context).stream()
 
 
-dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))
+dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                              dbt_executable=dbt_executable())

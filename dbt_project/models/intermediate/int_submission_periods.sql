@@ -1,0 +1,27 @@
+-- Submitted municipality x reporting period, up to the release period: every quarter with an accepted
+-- file, and every calendar year in which at least one such quarter was loaded (year-to-date while
+-- the year is incomplete). This is the set of rows the mart must publish, zeros included.
+with quarters as (
+    select
+        kommunkod,
+        period,
+        year,
+        make_date(year, 3 * cast(right(period, 1) as integer) - 2, 1) as period_start,
+        last_day(make_date(year, 3 * cast(right(period, 1) as integer), 1)) as period_end
+    from {{ ref('stg_submissions') }}
+    where period <= {{ release_period() }}
+),
+
+years as (
+    select distinct
+        kommunkod,
+        cast(year as varchar) as period,
+        year,
+        make_date(year, 1, 1) as period_start,
+        make_date(year, 12, 31) as period_end
+    from quarters
+)
+
+select kommunkod, period, 'quarter' as period_type, year, period_start, period_end from quarters
+union all
+select kommunkod, period, 'year' as period_type, year, period_start, period_end from years

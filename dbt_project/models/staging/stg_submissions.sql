@@ -1,0 +1,24 @@
+-- Materialised as a table: reading thousands of Parquet files once, not once per test and downstream model.
+{{ config(materialized='table') }}
+
+-- One row per accepted file, i.e. per submitted municipality x quarter, with its number of cases.
+-- Read from the file list (not from the case rows) so a submission with zero cases still counts as
+-- submitted and gets published zeros. The _schema folder does not match the pattern and drops out.
+-- The file list is not a separate dbt source because Dagster maps a source to one asset and both
+-- would be the asset accepted_cases; the depends_on line wires this model after it instead.
+-- depends_on: {{ source('accepted', 'cases') }}
+with files as (
+    select
+        regexp_extract(file_name, '([0-9]{4}Q[1-4])[/\\]([0-9]{4})\.parquet$', 1) as period,
+        regexp_extract(file_name, '([0-9]{4}Q[1-4])[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
+        num_rows as n_cases
+    from parquet_file_metadata('{{ env_var("SUKF_DATA_DIR") }}/restricted/accepted/*/*.parquet')
+)
+
+select
+    kommunkod,
+    period,
+    cast(left(period, 4) as integer) as year,
+    n_cases
+from files
+where period <> ''

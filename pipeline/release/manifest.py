@@ -1,0 +1,56 @@
+"""manifest.json: what a release contains and where it came from.
+
+WHY: a published figure must be traceable to the exact submissions (and their versions), dictionary
+and code that produced it, and a consumer must be able to verify every file by its sha256. The
+manifest is the only file with a timestamp, so the data files themselves stay byte-stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from datetime import datetime
+from typing import Any
+
+import pipeline
+from pipeline.contract.dictionary import DICTIONARY_VERSION
+from pipeline.settings import PROJECT_ROOT
+
+SUBMISSION_FIELDS = ("submission_id", "kommunkod", "period", "version", "sha256")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def git_commit() -> str:
+    """The checked-out commit, or "unknown" (no git, no commits yet, installed as a wheel)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else "unknown"
+
+
+def clean_submissions(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the register fields a consumer may see, sorted by kommun and period (never file names)."""
+    cleaned = [{f: s.get(f) for f in SUBMISSION_FIELDS} for s in submissions]
+    return sorted(cleaned, key=lambda s: (str(s["kommunkod"]), str(s["period"]), int(s["version"] or 0)))
+
+
+def build_manifest(*, files: dict[str, bytes], period: str, version: str, created: datetime,
+                   submissions: list[dict[str, Any]], years: dict[int, str],
+                   previous: dict[str, str] | None) -> dict[str, Any]:
+    return {
+        "period": period,
+        "version": version,
+        "created": created.isoformat(timespec="seconds"),
+        "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
+        "submissions": clean_submissions(submissions),
+        "dictionary_version": DICTIONARY_VERSION,
+        "code_version": {"version": pipeline.__version__, "git_commit": git_commit()},
+        "years": {str(y): status for y, status in sorted(years.items())},
+        "previous_release": previous,
+    }

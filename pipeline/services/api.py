@@ -1,0 +1,434 @@
+"""Kolada v3-compatible read API over the published releases (the public door).
+
+Only ``releases/`` is ever read here — never restricted storage. Releases are immutable, so each
+one is parsed once and kept in memory. Paths and answers follow Kolada v3 so existing clients
+(koladapy, R's rKolada, people's scripts) work by changing the base URL:
+
+* ``/v3/kpi[/{ids}]``, ``/v3/municipality[/{ids}]`` (``title``, ``region_type``/``type`` = K|L),
+* ``/v3/data/kpi/{k}/year/{y}``, ``/v3/data/kpi/{k}/municipality/{m}[/year/{y}]``,
+  ``/v3/data/municipality/{m}/year/{y}``, ``/v3/data/kpi/{k}`` and ``/v3/data/?kpi_id=&municipality_id=&year=``.
+
+Extension for quarterly figures (Kolada itself is yearly): a "year" may be written as a quarter,
+``/v3/data/kpi/SUKF01/year/2025Q3`` (mixing ``2025,2025Q3`` is fine). Without any year the answer
+holds yearly values only, like Kolada; ``period_type=quarter|all`` widens it.
+
+Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = total
+matches, absolute ``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment.
+``from_date=YYYY-MM-DD`` keeps values published or changed on or after that date; every value of a
+release carries the release's created time (a revision is a new release), so it answers "what is
+new since". A specific release: ``?release=2025Q3/v001`` or header ``X-SUKF-Release``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from pipeline.contract.dictionary import counties, municipalities
+from pipeline.settings import Paths
+
+MAX_PER_PAGE = 5000
+MAX_IDS = 25
+RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
+                 "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
+_PERIOD_DIR = re.compile(r"^\d{4}Q[1-4]$")
+_VERSION_DIR = re.compile(r"^v\d{3,}$")
+_ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
+_YEAR_OR_QUARTER = re.compile(r"^(\d{4})(Q[1-4])?$")
+_WEB = Path(__file__).with_name("web")
+STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "upload.js": "text/javascript"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.message}, status_code=self.status)
+
+
+@dataclass
+class LoadedRelease:
+    """One release held in memory: metadata lists and every data entry in file order."""
+
+    period: str
+    version: str
+    created: str
+    kpis: list[dict]
+    municipalities: list[dict]
+    data: list[dict]  # yearly entries first, then quarterly; each Kolada-shaped
+    by_kpi: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def created_date(self) -> date:
+        return date.fromisoformat(self.created[:10]) if self.created else date.min
+
+
+def _values(doc) -> list[dict]:
+    """kpi.json etc. may be a bare list or Kolada's {"values": [...]} envelope."""
+    return doc.get("values", []) if isinstance(doc, dict) else list(doc or [])
+
+
+class ReleaseStore:
+    """Finds releases through ``releases/index.json`` and caches the parsed ones."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.root = paths.releases.resolve()
+        self._cache: dict[tuple[str, str], LoadedRelease] = {}
+        self._lock = threading.Lock()
+
+    def index(self) -> list[dict]:
+        file = self.root / "index.json"
+        if not file.is_file():
+            return []
+        entries = json.loads(file.read_text(encoding="utf-8")).get("releases", [])
+        return [e for e in entries if _PERIOD_DIR.match(str(e.get("period", "")))
+                and _VERSION_DIR.match(str(e.get("version", "")))]
+
+    def folder(self, period: str, version: str) -> Path:
+        """The release folder, refusing anything that is not a listed release (no traversal)."""
+        if not (_PERIOD_DIR.match(period) and _VERSION_DIR.match(version)):
+            raise ApiError(400, "Ogiltig release: använd ÅÅÅÅKn/vNNN, t.ex. 2025Q3/v001.")
+        if not any(e["period"] == period and e["version"] == version for e in self.index()):
+            raise ApiError(404, f"Releasen {period}/{version} finns inte.")
+        folder = (self.root / period / version).resolve()
+        if folder.parent.parent != self.root:
+            raise ApiError(404, "Releasen finns inte.")
+        return folder
+
+    def get(self, spec: str | None) -> LoadedRelease:
+        entries = self.index()
+        if not entries:
+            raise ApiError(404, "Ingen release är publicerad än.")
+        if spec and spec != "latest":
+            period, _, version = spec.partition("/")
+            self.folder(period, version)
+            entry = next(e for e in entries if e["period"] == period and e["version"] == version)
+        else:
+            entry = entries[-1]
+        key = (entry["period"], entry["version"])
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._load(entry)
+            return self._cache[key]
+
+    def _load(self, entry: dict) -> LoadedRelease:
+        folder = self.folder(entry["period"], entry["version"])
+
+        def read(name: str):
+            file = folder / name
+            return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else []
+
+        data = _values(read("data_year.json")) + _values(read("data_quarter.json"))
+        manifest = read("manifest.json")
+        created = entry.get("created") or (manifest.get("created", "") if isinstance(manifest, dict) else "")
+        release = LoadedRelease(entry["period"], entry["version"], str(created or ""),
+                                _values(read("kpi.json")), _values(read("municipality.json")), data)
+        for i, item in enumerate(data):
+            release.by_kpi.setdefault(item["kpi"], []).append(i)
+        return release
+
+    def warm(self) -> None:
+        """Parse the latest release in the background so the first visitor does not wait (~2 s nationally)."""
+        def load() -> None:
+            try:
+                self.get(None)
+            except (ApiError, OSError, ValueError):
+                pass
+        threading.Thread(target=load, daemon=True, name="release-warmup").start()
+
+
+# ---------------------------------------------------------------------------------------------
+# parameter parsing
+
+
+def _ids(segment: str | list[str] | None) -> list[str] | None:
+    """Comma-separated (or repeated) ids; None when absent. 400 for more than 25 or odd characters."""
+    if segment is None:
+        return None
+    parts = segment if isinstance(segment, list) else [segment]
+    ids = [i.strip() for p in parts for i in p.split(",") if i.strip()]
+    if not ids:
+        return None
+    if len(ids) > MAX_IDS:
+        raise ApiError(400, f"Högst {MAX_IDS} id:n per led (fick {len(ids)}).")
+    if not all(_ID.match(i) for i in ids):
+        raise ApiError(400, "Ogiltigt id.")
+    return ids
+
+
+def _periods(segment: str | list[str] | None) -> set[int | str] | None:
+    ids = _ids(segment)
+    if ids is None:
+        return None
+    out: set[int | str] = set()
+    for text in ids:
+        match = _YEAR_OR_QUARTER.match(text.upper())
+        if not match:
+            raise ApiError(400, f"Ogiltig period {text!r}: ange år (2025) eller kvartal (2025Q3).")
+        out.add(text.upper() if match.group(2) else int(text))
+    return out
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    try:
+        page = int(request.query_params.get("page", 1))
+        per_page = int(request.query_params.get("per_page", MAX_PER_PAGE))
+    except ValueError:
+        raise ApiError(400, "page och per_page måste vara heltal.") from None
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(400, f"page ≥ 1 och 1 ≤ per_page ≤ {MAX_PER_PAGE}.")
+    return page, per_page
+
+
+def _paginate(request: Request, items: list) -> JSONResponse:
+    page, per_page = _paging(request)
+    start = (page - 1) * per_page
+    chunk = items[start:start + per_page]
+    next_url = (str(request.url.include_query_params(page=page + 1, per_page=per_page))
+                if start + per_page < len(items) else None)
+    previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
+                    if page > 1 and items else None)
+    return JSONResponse({"values": chunk, "count": len(items), "next_url": next_url, "previous_url": previous_url})
+
+
+def _region_type(request: Request) -> str | None:
+    raw = (request.query_params.get("region_type") or request.query_params.get("type") or "").strip().upper()
+    mapping = {"K": "K", "L": "L", "MUNICIPALITY": "K", "REGION": "L", "": None}
+    if raw not in mapping:
+        raise ApiError(400, "region_type ska vara K eller L.")
+    return mapping[raw]
+
+
+def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
+    spec = request.query_params.get("release") or request.headers.get("x-sukf-release")
+    return store.get(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# views
+
+
+def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | None,
+                 munis: list[str] | None, periods: set | None) -> list[dict]:
+    if kpis is None and munis is None and periods is None:
+        raise ApiError(400, "Ange minst ett av kpi, municipality eller year.")
+    from_date = request.query_params.get("from_date")
+    if from_date:
+        try:
+            if release.created_date < date.fromisoformat(from_date):
+                return []
+        except ValueError:
+            raise ApiError(400, "from_date ska vara ÅÅÅÅ-MM-DD.") from None
+    period_type = request.query_params.get("period_type", "year")
+    wanted_types = {"year": {int}, "quarter": {str}, "all": {int, str}}.get(period_type)
+    if wanted_types is None:
+        raise ApiError(400, "period_type ska vara year, quarter eller all.")
+    region = _region_type(request)
+    types = {m["id"]: m.get("type") for m in release.municipalities} if region else {}
+    indexes = ([i for k in kpis for i in release.by_kpi.get(k, [])] if kpis is not None
+               else range(len(release.data)))
+    muni_set = set(munis) if munis is not None else None
+    out = []
+    for i in sorted(set(indexes)) if kpis is not None else indexes:
+        item = release.data[i]
+        if muni_set is not None and item["municipality"] not in muni_set:
+            continue
+        if periods is not None:
+            if item["period"] not in periods:
+                continue
+        elif type(item["period"]) not in wanted_types:
+            continue
+        if region and types.get(item["municipality"]) != region:
+            continue
+        out.append(item)
+    return out
+
+
+def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
+    store = store or ReleaseStore(paths)
+
+    def endpoint(func):
+        async def handler(request: Request) -> Response:
+            try:
+                return func(request)
+            except ApiError as err:
+                return err.response()
+        return handler
+
+    def kpi(request: Request) -> Response:
+        release = _release(request, store)
+        ids = _ids(request.path_params.get("ids"))
+        items = [k for k in release.kpis if ids is None or k["id"] in ids]
+        title = request.query_params.get("title")
+        if title:
+            items = [k for k in items if title.lower() in str(k.get("title", "")).lower()]
+        return _paginate(request, items)
+
+    def municipality(request: Request) -> Response:
+        release = _release(request, store)
+        ids = _ids(request.path_params.get("ids"))
+        region = _region_type(request)
+        title = (request.query_params.get("title") or "").lower()
+        items = [m for m in release.municipalities if (ids is None or m["id"] in ids)
+                 and (region is None or m.get("type") == region) and title in str(m.get("title", "")).lower()]
+        return _paginate(request, items)
+
+    def data(request: Request) -> Response:
+        release = _release(request, store)
+        p, q = request.path_params, request.query_params
+        kpis = _ids(p.get("kpi") or q.getlist("kpi_id") or None)
+        munis = _ids(p.get("municipality") or q.getlist("municipality_id") or None)
+        periods = _periods(p.get("year") or q.getlist("year") or None)
+        return _paginate(request, _select_data(release, request, kpis=kpis, munis=munis, periods=periods))
+
+    def releases(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        out = [{**e, "files": {f: f"{base}/releases/{e['period']}/{e['version']}/{f}" for f in RELEASE_FILES}}
+               for e in store.index()]
+        return JSONResponse({"releases": out})
+
+    def release_file(request: Request) -> Response:
+        name = request.path_params["file"]
+        if name not in RELEASE_FILES:
+            raise ApiError(404, "Okänd fil.")
+        folder = store.folder(request.path_params["period"], request.path_params["version"])
+        file = folder / name
+        if not file.is_file():
+            raise ApiError(404, "Filen finns inte i releasen.")
+        media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8"}
+        return FileResponse(file, media_type=media[name.rsplit(".", 1)[1]], filename=name,
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    def counties_meta(request: Request) -> Response:
+        """Not part of Kolada: which län each kommun belongs to (for the comparison page)."""
+        return JSONResponse({"municipality_county": {m.kod: m.lan_id for m in municipalities()},
+                             "counties": counties()})
+
+    def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    def index_page(request: Request) -> Response:
+        return FileResponse(_WEB / "index.html", media_type="text/html")
+
+    def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            raise ApiError(404, "Okänd fil.")
+        return FileResponse(_WEB / name, media_type=STATIC_FILES[name])
+
+    e = endpoint
+    data_paths = ["/v3/data/kpi/{kpi}", "/v3/data/kpi/{kpi}/year/{year}",
+                  "/v3/data/kpi/{kpi}/municipality/{municipality}",
+                  "/v3/data/kpi/{kpi}/municipality/{municipality}/year/{year}",
+                  "/v3/data/municipality/{municipality}/year/{year}", "/v3/data", "/v3/data/"]
+    return [
+        Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)), Route("/v3/kpi/{ids}", e(kpi)),
+        Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
+        Route("/v3/municipality/{ids}", e(municipality)),
+        *[Route(path, e(data)) for path in data_paths],
+        Route("/releases", e(releases)),
+        Route("/releases/{period}/{version}/{file}", e(release_file)),
+        Route("/meta/counties.json", e(counties_meta)),
+        Route("/openapi.json", e(openapi)),
+        Route("/", e(index_page)),
+        Route("/static/{name}", e(static)),
+    ]
+
+
+@cache
+def openapi_document() -> dict:
+    """Hand-written OpenAPI 3 description of the read API and the upload service."""
+    def params(*names: str) -> list[dict]:
+        spec = {
+            "page": ("query", {"type": "integer", "minimum": 1, "default": 1}),
+            "per_page": ("query", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE}),
+            "release": ("query", {"type": "string", "example": "2025Q3/v001"}),
+            "title": ("query", {"type": "string"}),
+            "region_type": ("query", {"type": "string", "enum": ["K", "L"]}),
+            "from_date": ("query", {"type": "string", "format": "date"}),
+            "period_type": ("query", {"type": "string", "enum": ["year", "quarter", "all"]}),
+            "ids": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
+            "kpi": ("path", {"type": "string", "description": "up to 25 comma-separated KPI ids"}),
+            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
+            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3)"}),
+            "kpi_id": ("query", {"type": "string"}), "municipality_id": ("query", {"type": "string"}),
+            "year_q": ("query", {"type": "string"}),
+            "period": ("path", {"type": "string"}), "version": ("path", {"type": "string"}),
+            "file": ("path", {"type": "string", "enum": list(RELEASE_FILES)}),
+            "submission_id": ("path", {"type": "string"}),
+        }
+        out = []
+        for name in names:
+            where, schema = spec[name]
+            out.append({"name": "year" if name == "year_q" else name, "in": where, "required": where == "path",
+                        "schema": schema})
+        return out
+
+    paged = {"200": {"description": "Kolada v3 envelope",
+                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}},
+             "400": {"description": "bad parameter"}, "404": {"description": "no such release"}}
+    common = ("page", "per_page", "release")
+    data_q = (*common, "from_date", "region_type", "period_type")
+
+    def get(summary: str, *names: str, responses=None) -> dict:
+        return {"get": {"summary": summary, "parameters": params(*names), "responses": responses or paged}}
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "SU-kvinnofrid – nyckeltal (Kolada v3-kompatibelt)", "version": "1.0"},
+        "paths": {
+            "/v3/kpi": get("KPI metadata", *common, "title"),
+            "/v3/kpi/{ids}": get("KPI metadata by id", "ids", *common),
+            "/v3/municipality": get("Municipalities, län and Riket", *common, "title", "region_type"),
+            "/v3/municipality/{ids}": get("Municipalities by id", "ids", *common),
+            "/v3/data/": get("Data by query parameters", "kpi_id", "municipality_id", "year_q", *data_q),
+            "/v3/data/kpi/{kpi}": get("Data for KPIs, all municipalities and years", "kpi", *data_q),
+            "/v3/data/kpi/{kpi}/year/{year}": get("Data for KPIs and periods", "kpi", "year", *data_q),
+            "/v3/data/kpi/{kpi}/municipality/{municipality}": get("Data for KPIs and municipalities", "kpi",
+                                                                  "municipality", *data_q),
+            "/v3/data/kpi/{kpi}/municipality/{municipality}/year/{year}": get(
+                "Data for KPIs, municipalities and periods", "kpi", "municipality", "year", *data_q),
+            "/v3/data/municipality/{municipality}/year/{year}": get("All KPIs for municipalities and periods",
+                                                                     "municipality", "year", *data_q),
+            "/releases": get("Published releases", responses={"200": {"description": "list of releases"}}),
+            "/releases/{period}/{version}/{file}": get(
+                "Download one file of a release", "period", "version", "file",
+                responses={"200": {"description": "the file"}, "404": {"description": "unknown"}}),
+            "/api/v1/submissions": {
+                "post": {"summary": "Upload a quarterly file (Bearer token; raw body + X-Filename, or multipart)",
+                         "security": [{"bearer": []}],
+                         "parameters": [{"name": "period", "in": "query", "schema": {"type": "string"}}],
+                         "requestBody": {"content": {"application/octet-stream": {}, "multipart/form-data": {}}},
+                         "responses": {s: {"description": d} for s, d in (
+                             ("201", "receipt; bytes are on disk"), ("401", "bad token"),
+                             ("403", "other municipality"), ("413", "too large"), ("415", "not CSV/XLSX"),
+                             ("422", "unreadable, zip bomb or personnummer"), ("429", "rate limited"))}},
+                "get": {"summary": "Own submissions", "security": [{"bearer": []}],
+                        "responses": {"200": {"description": "list"}}},
+            },
+            "/api/v1/submissions/{submission_id}": get("Submission status", "submission_id",
+                                                      responses={"200": {"description": "status"}}),
+            "/api/v1/submissions/{submission_id}/report.json": get(
+                "Validation report (404 until ready)", "submission_id", responses={"200": {"description": "JSON"}}),
+            "/api/v1/submissions/{submission_id}/report.html": get(
+                "Validation report (404 until ready)", "submission_id", responses={"200": {"description": "HTML"}}),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Page": {"type": "object", "properties": {
+                "values": {"type": "array", "items": {"type": "object"}}, "count": {"type": "integer"},
+                "next_url": {"type": "string", "nullable": True}, "previous_url": {"type": "string", "nullable": True},
+            }}},
+        },
+    }

@@ -1,0 +1,388 @@
+"""The municipal upload door: receive a file over HTTP, check it cheaply, archive it, send a receipt.
+
+Order matters. Everything that can refuse a file (size, type, zip bomb, personnummer) runs
+*before* ``ingest_bytes``, so a refused file leaves nothing in ``raw/`` or the register. The
+receipt is sent only after ``ingest_bytes`` returned, i.e. after the bytes were fsynced. Full
+validation (rules, GE suites) happens later in the quarterly pipeline, which writes the report.
+
+Log lines carry ids, kommunkod, sizes and error codes — never file content, values or names.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from pipeline.contract.dictionary import MAX_BYTES
+from pipeline.contract.periods import is_quarter
+from pipeline.raw.ingest import ingest_bytes, safe_name
+from pipeline.raw.register import Register, Submission
+from pipeline.services.tokens import TokenInfo, TokenStore
+from pipeline.settings import Paths
+
+log = logging.getLogger("sukf.upload")
+
+API_PREFIX = "/api/v1"
+_SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the small form fields around the file
+
+
+class Refused(Exception):
+    """A request we turn away; carries the HTTP status and a Swedish + English message."""
+
+    def __init__(self, status: int, code: str, message_sv: str, message_en: str = "",
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message_sv, self.message_en = status, code, message_sv, message_en
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.code, "message": self.message_sv, "message_en": self.message_en}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+@dataclass
+class RateLimiter:
+    """Sliding window per token: at most ``limit`` upload attempts per ``window`` seconds."""
+
+    limit: int = 30
+    window: float = 3600.0
+    _hits: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits[key]
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                retry = max(1, int(hits[0] + self.window - now) + 1)
+                raise Refused(429, "rate_limited",
+                              f"För många uppladdningar: högst {self.limit} per timme. Försök igen om {retry} s.",
+                              f"Too many uploads; retry in {retry} s.", {"Retry-After": str(retry)})
+            hits.append(now)
+
+
+@dataclass
+class UploadConfig:
+    paths: Paths
+    max_bytes: int = MAX_BYTES
+    rate_limit: RateLimiter = field(default_factory=RateLimiter)
+
+
+# ---------------------------------------------------------------------------------------------
+# checks that run before anything is written
+
+
+def _authenticate(request: Request, config: UploadConfig, token: str | None = None) -> TokenInfo:
+    if token is None:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+    info = TokenStore(config.paths).verify(token)
+    if info is None:
+        raise Refused(401, "unauthorized", "Saknad, ogiltig eller spärrad nyckel.", "Missing or invalid token.",
+                      {"WWW-Authenticate": "Bearer"})
+    return info
+
+
+def _too_large(config: UploadConfig) -> Refused:
+    mb = config.max_bytes // (1024 * 1024)
+    return Refused(413, "too_large", f"Filen är för stor: högst {mb} MB.", f"File larger than {mb} MB.")
+
+
+async def _capped(stream: AsyncIterator[bytes], cap: int, config: UploadConfig) -> AsyncIterator[bytes]:
+    """Pass the body through, stopping (413) as soon as more than ``cap`` bytes arrived."""
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > cap:
+            raise _too_large(config)
+        yield chunk
+
+
+def _check_declared_length(request: Request, cap: int, config: UploadConfig) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise _too_large(config)
+
+
+async def _read_body(request: Request, config: UploadConfig) -> tuple[bytes, dict[str, str]]:
+    """(file bytes, form fields) from a raw body or a multipart form, never reading past the cap."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        cap = config.max_bytes + _MULTIPART_OVERHEAD
+        _check_declared_length(request, cap, config)
+        parser = MultiPartParser(request.headers, _capped(request.stream(), cap, config), max_files=1,
+                                 max_fields=10)
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise Refused(400, "bad_form", "Formuläret kunde inte läsas.", str(exc)) from exc
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Refused(400, "no_file", "Ingen fil bifogad (fältet 'file').", "No file in field 'file'.")
+        data = await upload.read()
+        fields["filename"] = upload.filename or ""
+        await upload.close()
+        if len(data) > config.max_bytes:
+            raise _too_large(config)
+        return data, fields
+    _check_declared_length(request, config.max_bytes, config)
+    chunks = [c async for c in _capped(request.stream(), config.max_bytes, config)]
+    return b"".join(chunks), {"filename": request.headers.get("x-filename", "")}
+
+
+_BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"BM", b"\xd0\xcf\x11\xe0",
+                 b"7z\xbc\xaf", b"Rar!", b"MZ", b"\x7fELF")
+
+
+def _check_type(data: bytes) -> str:
+    """'xlsx' or 'csv' judged from the bytes (not the name or the client's content type), else 415."""
+    if not data:
+        raise Refused(400, "empty", "Filen är tom.", "The file is empty.")
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    head = data[:65536]
+    if not data.startswith(_BINARY_MAGIC) and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "csv"
+        except UnicodeDecodeError as exc:
+            # Cut in the middle of a multi-byte character, or a legacy 8-bit encoding: still text.
+            if exc.start >= len(head) - 4 or sum(b < 9 or 13 < b < 32 for b in head) == 0:
+                return "csv"
+    raise Refused(415, "unsupported_type", "Filtypen stöds inte: skicka CSV (text) eller Excel (.xlsx).",
+                  "Only CSV text or XLSX files are accepted.")
+
+
+def _display_name(raw: str, kind: str) -> str:
+    """The sender's name as metadata only; made to end with the detected type so reading works."""
+    name = safe_name(raw)
+    return name if name.lower().endswith(f".{kind}") else f"{name}.{kind}"
+
+
+def _check_content(data: bytes, name: str) -> None:
+    """Parse (zip-bomb guard lives in the reading module) and refuse files carrying personnummer."""
+    from pipeline.submission.reading import UnreadableFile, read_submission
+    from pipeline.validation.personnummer import find_personnummer
+
+    try:
+        parsed = read_submission(data, name)
+    except UnreadableFile as exc:
+        status = 413 if exc.code == "E_TOO_LARGE" else 422
+        raise Refused(status, exc.code, exc.message_sv, exc.message_en) from None
+    hits = find_personnummer(parsed.frame)
+    if hits:
+        where = _describe_hits(hits, parsed.row_numbers)
+        raise Refused(422, "personnummer",
+                      "Filen innehåller något som liknar personnummer och har inte tagits emot. Ta bort "
+                      f"uppgifterna och skicka igen. Finns i: {where}. Inget av filens innehåll har sparats.",
+                      f"The file contains personnummer-like values ({where}); nothing was stored.")
+
+
+def _describe_hits(hits: list, row_numbers: list[int]) -> str:
+    """'kolumn x rad 2, 5, …' from the hits' positions — positions only, never values."""
+    by_column: dict[str, list[str]] = defaultdict(list)
+    for hit in hits:
+        column = hit.column if hit.column is not None else f"nr {hit.column_index + 1}"
+        row = "1 (rubrikraden)" if hit.row is None else str(
+            row_numbers[hit.row] if 0 <= hit.row < len(row_numbers) else hit.row + 2)
+        by_column[column].append(row)
+    parts = []
+    for column, rows in list(by_column.items())[:5]:
+        shown = ", ".join(rows[:5]) + (" …" if len(rows) > 5 else "")
+        parts.append(f"kolumn {column} rad {shown}")
+    return "; ".join(parts) + (" …" if len(by_column) > 5 else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# the shared receive path and the JSON views
+
+
+def _receipt(sub: Submission, request: Request) -> dict:
+    base = str(request.base_url).rstrip("/") + f"{API_PREFIX}/submissions/{sub.submission_id}"
+    return {"submission_id": sub.submission_id, "sha256": sub.sha256, "version": sub.version,
+            "kommunkod": sub.kommunkod, "period": sub.period, "status": sub.status,
+            "received_at": sub.received_at, "size_bytes": sub.size_bytes,
+            "n_errors": sub.n_errors, "n_warnings": sub.n_warnings,
+            "report_url": f"{base}/report.html", "report_json_url": f"{base}/report.json"}
+
+
+async def _receive(request: Request, config: UploadConfig, token: str | None = None) -> tuple[Submission, int]:
+    """Authenticate, check, archive. Returns (submission, 201). Raises Refused for any refusal."""
+    info = _authenticate(request, config, token)
+    config.rate_limit.check(info.token_id)
+    data, fields = await _read_body(request, config)
+    period = (fields.get("period") or request.query_params.get("period") or "").strip().upper()
+    if not is_quarter(period):
+        raise Refused(400, "bad_period", "Ange kvartal som ÅÅÅÅKn, t.ex. 2025Q3.", "period must be YYYYQn")
+    claimed = (fields.get("kommunkod") or request.query_params.get("kommunkod") or "").strip()
+    if claimed and claimed != info.kommunkod:
+        log.warning("token %s (kommun %s) tried to submit for %s", info.token_id, info.kommunkod, claimed)
+        raise Refused(403, "wrong_municipality",
+                      f"Nyckeln gäller kommun {info.kommunkod} och får inte lämna uppgifter för {claimed}.",
+                      "The token may only submit for its own municipality.")
+    kind = _check_type(data)
+    name = _display_name(fields.get("filename", ""), kind)
+    # Parsing, scanning and fsync are blocking: keep them off the event loop so other requests flow.
+    await run_in_threadpool(_check_content, data, name)
+    sub = await run_in_threadpool(lambda: ingest_bytes(data, original_name=name, period=period,
+                                                       kommunkod=info.kommunkod, source="upload", paths=config.paths))
+    log.info("upload received: submission %s kommun %s %s version %s (%d bytes)", sub.submission_id,
+             info.kommunkod, period, sub.version, len(data))
+    return sub, 201
+
+
+def _own_submission(request: Request, config: UploadConfig) -> Submission:
+    info = _authenticate(request, config)
+    submission_id = request.path_params["submission_id"]
+    sub = Register(config.paths).get(submission_id) if _SUBMISSION_ID.match(submission_id) else None
+    if sub is None:
+        raise Refused(404, "not_found", "Ingen sådan inlämning.", "No such submission.")
+    if sub.kommunkod != info.kommunkod:
+        raise Refused(403, "forbidden", "Inlämningen tillhör en annan kommun.", "Another municipality's submission.")
+    return sub
+
+
+def upload_routes(config: UploadConfig) -> list[Route]:
+    """Routes of the upload service (absolute paths, ready to combine with the read API)."""
+
+    async def create(request: Request) -> Response:
+        try:
+            sub, status = await _receive(request, config)
+        except Refused as refusal:
+            log.info("upload refused: %s (%d)", refusal.code, refusal.status)
+            return refusal.response()
+        return JSONResponse(_receipt(sub, request), status_code=status)
+
+    async def listing(request: Request) -> Response:
+        try:
+            info = _authenticate(request, config)
+        except Refused as refusal:
+            return refusal.response()
+        period = request.query_params.get("period")
+        subs = Register(config.paths).list(kommunkod=info.kommunkod, period=period.upper() if period else None)
+        return JSONResponse({"submissions": [_receipt(s, request) for s in subs]})
+
+    async def status(request: Request) -> Response:
+        try:
+            return JSONResponse(_receipt(_own_submission(request, config), request))
+        except Refused as refusal:
+            return refusal.response()
+
+    def report(suffix: str, media_type: str):
+        async def handler(request: Request) -> Response:
+            try:
+                sub = _own_submission(request, config)
+            except Refused as refusal:
+                return refusal.response()
+            file: Path = config.paths.reports / f"{sub.submission_id}.{suffix}"
+            if not file.is_file():
+                return JSONResponse({"error": "not_ready", "status": sub.status,
+                                     "message": "Rapporten är inte klar än: filen valideras vid nästa körning."},
+                                    status_code=404)
+            return FileResponse(file, media_type=media_type, headers={"Cache-Control": "no-store"})
+        return handler
+
+    async def form_page(request: Request) -> Response:
+        return HTMLResponse(_FORM_HTML)
+
+    async def form_post(request: Request) -> Response:
+        """No-JavaScript fallback of the staff form: token comes as a form field, answer is HTML."""
+        try:
+            sub, _ = await _receive_form(request, config)
+        except Refused as refusal:
+            return HTMLResponse(_page("Filen togs inte emot", f"<p class='error'>{html.escape(refusal.message_sv)}"
+                                      "</p><p><a href='/upload'>Tillbaka</a></p>"), status_code=refusal.status)
+        body = (f"<p>Filen är mottagen och sparad.</p><dl><dt>Inlämnings-id</dt><dd>{sub.submission_id}</dd>"
+                f"<dt>Kommun</dt><dd>{sub.kommunkod}</dd><dt>Kvartal</dt><dd>{sub.period}</dd>"
+                f"<dt>Version</dt><dd>{sub.version}</dd><dt>SHA-256</dt><dd><code>{sub.sha256}</code></dd></dl>"
+                "<p>Filen valideras vid kvartalets körning. Rapporten hämtas med <code>sukf upload</code> eller "
+                "via formuläret (med JavaScript påslaget visas den här direkt).</p>")
+        return HTMLResponse(_page("Kvitto", body), status_code=201)
+
+    return [
+        Route(f"{API_PREFIX}/submissions", create, methods=["POST"]),
+        Route(f"{API_PREFIX}/submissions", listing, methods=["GET"]),
+        Route(f"{API_PREFIX}/submissions/{{submission_id}}", status, methods=["GET"]),
+        Route(f"{API_PREFIX}/submissions/{{submission_id}}/report.html", report("html", "text/html"), methods=["GET"]),
+        Route(f"{API_PREFIX}/submissions/{{submission_id}}/report.json", report("json", "application/json"),
+              methods=["GET"]),
+        Route("/upload", form_page, methods=["GET"]),
+        Route("/upload", form_post, methods=["POST"]),
+    ]
+
+
+async def _receive_form(request: Request, config: UploadConfig) -> tuple[Submission, int]:
+    """Like ``_receive`` but the token is a form field (browsers cannot set Authorization on a form)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Refused(400, "bad_form", "Skicka formuläret med en fil.", "multipart form expected")
+    cap = config.max_bytes + _MULTIPART_OVERHEAD
+    _check_declared_length(request, cap, config)
+    body = b"".join([c async for c in _capped(request.stream(), cap, config)])
+    token = _form_field(body, "token")
+    return await _receive(Request(request.scope, receive=_receive_once(body)), config, token=token)
+
+
+def _receive_once(body: bytes):
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
+
+
+def _form_field(body: bytes, name: str) -> str:
+    """A small text field of a buffered multipart body, found without parsing the file part."""
+    match = re.search(rb'name="' + name.encode() + rb'"\r\n\r\n([^\r\n]{0,200})\r\n', body)
+    return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
+def create_upload_app(paths: Paths, **kwargs):
+    """A standalone app with only the upload routes (tests, or running the door on its own)."""
+    from starlette.applications import Starlette
+
+    return Starlette(routes=upload_routes(UploadConfig(paths, **kwargs)))
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang='sv'><head><meta charset='utf-8'><title>{html.escape(title)} – "
+            "SU-kvinnofrid</title><link rel='stylesheet' href='/static/style.css'></head><body>"
+            f"<header><h1>{html.escape(title)}</h1></header><main>{body}</main></body></html>")
+
+
+_FORM_HTML = _page("Lämna kvartalsuppgifter", """
+<p>Här laddar kommunens handläggare upp kvartalets fil (CSV eller Excel enligt mallen). Filen får inte
+innehålla personnummer eller namn. Du får ett kvitto direkt; valideringsrapporten visas när filen har
+kontrollerats.</p>
+<form id="upload" method="post" action="/upload" enctype="multipart/form-data">
+  <p><label>Uppladdningsnyckel<br><input type="password" name="token" id="token" required
+     autocomplete="off" size="60"></label></p>
+  <p><label>Kvartal<br><input name="period" id="period" required pattern="[0-9]{4}Q[1-4]"
+     placeholder="2025Q3" size="8"></label></p>
+  <p><label>Fil<br><input type="file" name="file" id="file" required accept=".csv,.xlsx"></label></p>
+  <p><button type="submit">Skicka</button></p>
+</form>
+<section id="result" aria-live="polite"></section>
+<script src="/static/upload.js"></script>
+""")

@@ -1,0 +1,221 @@
+"""The single validation entry point, used by the Dagster pipeline, the upload service and ``sukf precheck``.
+
+Order matters and is deliberate:
+
+1. read the bytes (``pipeline.submission.reading``); an unreadable file gives one file-level error;
+2. scan every cell and column name for personnummer-like values. Any hit rejects the whole file
+   with E_PERSONNUMMER and **nothing else runs**: later checks quote values (unknown codes,
+   dates), and a file known to hold identity numbers must not have any of its values echoed;
+3. prepare the frame (strip, blank → None, multi-select codes upper-cased) — the same preparation
+   the GE suites were written for;
+4. GE error suite, GE warning suite, then the rules GE cannot express (see ``rules`` for who owns
+   what), merged into one list with each problem once;
+5. status: rejected if any error; otherwise accepted with normalised ``cases``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.contract.dictionary import BY_NAME, Kind, municipality_codes
+from pipeline.contract.periods import Quarter
+from pipeline.contract.rules import RULES, Severity
+from pipeline.submission.reading import UnreadableFile, read_submission
+from pipeline.validation import expectations, rules
+from pipeline.validation.personnummer import find_personnummer
+from pipeline.validation.rules import Issue, make_issue, value_issue
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+_MULTI_SPACES = re.compile(r"\s*\|\s*")
+
+__all__ = ["Issue", "ValidationResult", "validate_submission", "prepare", "normalise_cases"]
+
+
+@dataclass
+class ValidationResult:
+    status: str  # "accepted" | "rejected"
+    issues: list[Issue]
+    cases: pd.DataFrame | None  # national columns, normalised; None when rejected
+    kommunkod: str | None
+    n_rows: int
+    period: str = ""
+    file_format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time, for tuning
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.WARNING]
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == ACCEPTED
+
+
+def _clean_cell(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells stripped, blank → None, multi-select codes upper-case without spaces, period upper-case.
+
+    Column order and positions are kept (position i is still ``row_numbers[i]``).
+    """
+    out = {}
+    for name in frame.columns:
+        values = [_clean_cell(v) for v in frame[name].to_numpy(dtype=object)]
+        var = BY_NAME.get(name)
+        if var is not None and (var.kind is Kind.MULTI or var.kind is Kind.PERIOD):
+            values = [_MULTI_SPACES.sub("|", v).upper() if v is not None else None for v in values]
+        out[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(out, columns=list(frame.columns)) if out else pd.DataFrame(index=frame.index)
+
+
+def normalise_cases(prepared: pd.DataFrame) -> pd.DataFrame:
+    """National columns only (lokal_* and unknown columns dropped); ``YYYY-MM`` → ``YYYY-MM-01``;
+    multi-selects as sorted, de-duplicated codes joined by ``|``."""
+    cases = rules.national_only(prepared)
+    for var in BY_NAME.values():
+        column = cases[var.name]
+        if var.kind is Kind.DATE:
+            values = [v + "-01" if v is not None and len(v) == 7 else v for v in column]
+        elif var.kind is Kind.MULTI:
+            values = ["|".join(sorted(set(v.split("|")))) if v is not None else None for v in column]
+        else:
+            continue
+        cases[var.name] = pd.Series(values, dtype=object)  # explicit: pandas 3 would infer str + NaN
+    return cases
+
+
+def _file_kommunkod(prepared: pd.DataFrame) -> str | None:
+    """The most common known kommunkod in the file (rows with another code are then errors)."""
+    if "kommunkod" not in prepared.columns:
+        return None
+    known = municipality_codes()
+    counts = Counter(v for v in prepared["kommunkod"] if v in known)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _ge_issues(result: expectations.SuiteResult, prepared: pd.DataFrame,
+               row_numbers: list[int]) -> list[Issue]:
+    issues: list[Issue] = []
+    for outcome in result.failed_outcomes:
+        if outcome.error:
+            # Never accept a file because a check could not run; the message carries no data.
+            raise RuntimeError(f"Great Expectations could not run {outcome.name} ({outcome.rule})")
+        if outcome.rule == "E_MISSING_COLUMN":
+            issues += [make_issue(outcome.rule, None, name, None, f"kolumnen {name} finns inte i filen.",
+                                  f"column {name} is not in the file.") for name in outcome.missing_columns]
+        elif outcome.rule == "E_TOO_MANY_ROWS":
+            issues.append(make_issue(outcome.rule, None, None, str(outcome.observed)))
+        elif outcome.rule == "W_UNKNOWN_SHARE":
+            share = float(outcome.observed or 0)
+            issues.append(make_issue(outcome.rule, None, outcome.column, f"{share:.0f} %",
+                                     f"{share:.0f} % av raderna med värde har 99 (okänt).",
+                                     f"{share:.0f} % of the rows with a value are 99 (unknown)."))
+        else:
+            column = prepared[outcome.column] if outcome.column in prepared.columns else None
+            for pos in outcome.rows:
+                raw = column.iloc[pos] if column is not None else None
+                issues.append(value_issue(outcome.rule, row_numbers[pos], outcome.column, raw))
+    return issues
+
+
+def _personnummer_issues(frame: pd.DataFrame, row_numbers: list[int]) -> list[Issue]:
+    issues = []
+    for hit in find_personnummer(frame):
+        if hit.row is None:
+            issues.append(make_issue("E_PERSONNUMMER", None, None, None,
+                                     f"i rubriken för kolumn nr {hit.column_index + 1}.",
+                                     f"in the header of column no. {hit.column_index + 1}."))
+        else:
+            issues.append(make_issue("E_PERSONNUMMER", row_numbers[hit.row], hit.column, None,
+                                     "värdet visas inte.", "the value is not shown."))
+    return issues
+
+
+def _file_issue(exc: UnreadableFile) -> Issue:
+    rule = exc.code if exc.code in RULES else "E_BROKEN_FILE"
+    spec = RULES[rule]
+    return Issue(spec.severity, rule, None, None, None, exc.message_sv, exc.message_en, spec.fix_sv)
+
+
+def validate_submission(data: bytes, filename: str, *, period: str, kommunkod: str | None = None,
+                        history: pd.DataFrame | None = None) -> ValidationResult:
+    """Validate one submitted file for ``period`` (``YYYYQn``).
+
+    ``kommunkod`` None means "take it from the file" (the most common known code in it).
+    ``history``: this municipality's earlier accepted cases (national columns, quarters before
+    ``period``) for the cross-quarter warnings.
+    """
+    quarter = Quarter.parse(period)
+    period = str(quarter)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[step] = round(now - started, 4)
+        started = now
+
+    try:
+        parsed = read_submission(data, filename)
+    except UnreadableFile as exc:
+        lap("read")
+        return ValidationResult(REJECTED, [_file_issue(exc)], None, kommunkod, 0, period, seconds=timings)
+    lap("read")
+    frame, row_numbers = parsed.frame.reset_index(drop=True), list(parsed.row_numbers)
+    base = dict(period=period, file_format=parsed.format, encoding=parsed.encoding,
+                delimiter=parsed.delimiter, seconds=timings)
+
+    hits = _personnummer_issues(frame, row_numbers)
+    lap("personnummer")
+    if hits:
+        log.warning("personnummer-like values in %d cell(s): file rejected, values not shown", len(hits))
+        return ValidationResult(REJECTED, rules.merge(hits), None, kommunkod, len(frame), **base)
+
+    prepared = prepare(frame)
+    lap("prepare")
+    national = prepared[[c for c in prepared.columns if c in BY_NAME]]
+    error_result, warning_result = expectations.run_file_suites(national)
+    lap("great_expectations")
+
+    own = kommunkod if kommunkod is not None else _file_kommunkod(prepared)
+    issues = _ge_issues(error_result, prepared, row_numbers)
+    issues += _ge_issues(warning_result, prepared, row_numbers)
+    issues += rules.check_rows(prepared, row_numbers, quarter=quarter, kommunkod=own, period=period)
+    issues += rules.check_columns(prepared.columns)
+    issues += rules.check_history(prepared, row_numbers, history, quarter=quarter)
+    if own is None:
+        issues.append(make_issue("E_WRONG_KOMMUN", None, "kommunkod", None,
+                                 "filen har ingen giltig kommunkod, så inlämningens kommun kan inte avgöras.",
+                                 "the file has no valid municipality code."))
+    merged = rules.merge(issues)
+    lap("rules")
+
+    rejected = any(i.severity == Severity.ERROR for i in merged)
+    cases = None if rejected else normalise_cases(prepared)
+    lap("normalise")
+    status = REJECTED if rejected else ACCEPTED
+    n_errors = sum(i.severity == Severity.ERROR for i in merged)
+    log.info("validated %d rows: %s, %d errors, %d warnings", len(frame), status, n_errors,
+             len(merged) - n_errors)
+    return ValidationResult(status, merged, cases, own, len(frame), **base)

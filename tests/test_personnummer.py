@@ -1,0 +1,94 @@
+"""Personnummer detection: every cell, all accepted forms, no false alarms on dates/codes, never the value."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.validation.personnummer import contains_personnummer, find_personnummer, luhn_ok, mask
+
+# 850312-1231 is Luhn-valid; 850372-1238 is the samordningsnummer form (day + 60).
+POSITIVE = [
+    "8503121231",
+    "850312-1231",
+    "850312+1231",
+    "19850312-1231",
+    "198503121231",
+    "850372-1238",
+    "20121212-1212",
+    "ring 19850312-1231 imorgon",
+    "pnr:850312-1231.",
+    "x8503121231y",
+]
+NEGATIVE = [
+    "2025-03-12",
+    "20250312",
+    "2025-03-12 10:00",
+    "8503121230",  # Luhn fails
+    "851312-1234",  # month 13
+    "850332-1231",  # day 32 (and not 61-91)
+    "17850312-1231",  # century 17
+    "98503121231",  # 11 digits: no valid form
+    "1985031212310",  # part of a longer digit run
+    "FYS|PSY|SEX",
+    "A0001234",
+    "0114",
+    "2025Q3",
+    "070-123 45 67",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", POSITIVE)
+def test_detects_every_form(text):
+    assert contains_personnummer(text)
+    masked = mask(text)
+    assert "[dolt]" in masked and not contains_personnummer(masked)
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_ignores_dates_codes_and_invalid_numbers(text):
+    assert not contains_personnummer(text)
+    assert mask(text) == text
+
+
+def test_luhn():
+    assert luhn_ok("8503121231")
+    assert not luhn_ok("8503121232")
+
+
+def test_positions_in_every_column_and_header_never_values():
+    frame = pd.DataFrame({
+        "kon": ["1", "850312-1231", "2"],
+        "arende_id": ["A1", "A2", "198503121231"],
+        "lokal_01": ["ok", "ring 850372-1238 idag", ""],
+        "850312-1231": ["x", "y", "z"],  # a header can hold one too
+    })
+    hits = find_personnummer(frame)
+    positions = {(h.row, h.column) for h in hits}
+    assert positions == {(1, "kon"), (2, "arende_id"), (1, "lokal_01"), (None, None)}
+    header = next(h for h in hits if h.row is None)
+    assert header.column_index == 3
+    assert "850312" not in repr(hits) and "850372" not in repr(hits)
+
+
+def test_one_hit_per_cell_and_clean_frame_has_none():
+    frame = pd.DataFrame({"lokal_01": ["850312-1231 och 850372-1238"], "kon": ["1"]})
+    assert len(find_personnummer(frame)) == 1
+    assert find_personnummer(pd.DataFrame({"a": ["2025-03-12", "FYS|PSY"], "b": ["0114", "A0000001"]})) == []
+    assert find_personnummer(pd.DataFrame({"a": []})) == []
+
+
+def test_full_size_file_scans_fast():
+    rng = np.random.default_rng(1)
+    pool = ["1", "2", "99", "FYS|PSY", "2025-03-12", "A00123", "", "handläggare ring imorgon kl 10"]
+    frame = pd.DataFrame({f"c{i:02d}": rng.choice(pool, 20_000) for i in range(35)}, dtype=object)
+    frame.iloc[12_345, 30] = "anteckning 19850312-1231"
+    started = time.perf_counter()
+    hits = find_personnummer(frame)
+    elapsed = time.perf_counter() - started
+    assert [(h.row, h.column) for h in hits] == [(12_345, "c30")]
+    assert elapsed < 1.0, f"scan took {elapsed:.2f} s"
