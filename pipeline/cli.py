@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "precheck": ("pipeline.validation.precheck:main", "check a file locally with the pipeline's rules"),
     "artefacts": ("pipeline.contract.artefacts:main", "write/check artefacts derived from the dictionary"),
     "token": ("pipeline.services.tokens:main", "coordinator: issue, list and revoke upload tokens"),
+    "population": ("pipeline.keyfigures.population:main", "coordinator: install the population 18+ CSV"),
     "serve": ("pipeline.services.serve:main", "run the upload service and the read API"),
     "up": ("pipeline.services.up:main", "start the whole system locally (Dagster + services)"),
     "upload": ("pipeline.services.client:upload_main", "municipality: upload a file and wait for the report"),

@@ -51,7 +51,7 @@ def riket_excerpt(release: Path, period: str) -> str:
     for item in data["values"]:
         if item["municipality"] == RIKET_ID and item["period"] == period:
             vals = {v["gender"]: (v["value"] if v["value"] is not None else v["status"]) for v in item["values"]}
-            lines.append(f"  {item['kpi']}: " + " / ".join(str(vals.get(g, "")) for g in "TKM"))
+            lines.append(f"  {item['kpi']}: " + " / ".join(str(vals.get(g, "(ej könsuppdelad)")) for g in "TKM"))
     return "\n".join(lines)
 
 
@@ -70,6 +70,7 @@ def main(argv: list[str]) -> int:
     result = None
     for quarter in quarters:
         t0 = time.perf_counter()
+        print(f"\nLaddar {quarter}: inläsning → validering → dbt → röjandekontroll → publicering …", flush=True)
         result = run_quarter(quarter)
         print_result(result)
         print(f"({quarter} tog {time.perf_counter() - t0:.1f} s)")

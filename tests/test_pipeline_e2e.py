@@ -71,7 +71,7 @@ def test_national_quarter_end_to_end(sukf_paths, tmp_path, caplog):
     manifest = json.loads((result.release_path / "manifest.json").read_text())
     assert len(manifest["submissions"]) == 290
     con = duckdb.connect(str(sukf_paths.warehouse), read_only=True)
-    n_kommuner = con.execute("select count(distinct kommunkod) from stg_cases").fetchone()[0]
+    n_kommuner = con.execute("select count(distinct kommunkod) from stg_submissions").fetchone()[0]
     con.close()
     assert n_kommuner == 290
 

@@ -8,6 +8,7 @@ the release went.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class LoadResult:
     release_version: str | None = None
     new_release: bool = False
     failures: list[str] = field(default_factory=list)
+    log_file: Path | None = None
 
 
 INSTANCE_YAML = """\
@@ -63,12 +65,19 @@ def run_quarter(period: str, *, instance=None, log_level: str = "WARNING") -> Lo
         dagster_home()
         instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("quarterly_load")
-    result = job.execute_in_process(
-        partition_key=period, instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags={"sukf/trigger": "cli"},
-    )
-    out = LoadResult(period, result.success, completeness(paths(), period))
+    log_file = paths().root / "logs" / f"load-{period}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    # dbt's own progress lines are re-emitted on stdout by dagster-dbt: keep them in a log file
+    # (and in the Dagster UI's compute logs) so the coordinator's terminal shows the summary.
+    with log_file.open("w", encoding="utf-8") as sink, contextlib.redirect_stdout(
+        sink if log_level != "INFO" else sys.stdout
+    ):
+        result = job.execute_in_process(
+            partition_key=period, instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            tags={"sukf/trigger": "cli"},
+        )
+    out = LoadResult(period, result.success, completeness(paths(), period), log_file=log_file)
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         if mat.asset_key == dg.AssetKey("published_release"):
@@ -98,6 +107,8 @@ def print_result(res: LoadResult, *, show_all: bool = False) -> None:
         print(f"\nRelease ({state}): {res.release_path}")
     elif not res.success:
         print("\nIngen release publicerades: se felen ovan (eller Dagster-UI:t).")
+    if res.log_file:
+        print(f"Logg (dbt m.m.): {res.log_file}")
 
 
 def main(argv: list[str]) -> int:
@@ -106,6 +117,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--all", action="store_true", help="lista alla kommuner, även godkända")
     parser.add_argument("--verbose", action="store_true", help="visa Dagsters stegloggar")
     args = parser.parse_args(argv)
+    print(f"Kör kvartalsladdning {args.period}: inläsning → validering → dbt → röjandekontroll → publicering …",
+          flush=True)
     res = run_quarter(args.period, log_level="INFO" if args.verbose else "WARNING")
     print_result(res, show_all=args.all)
     sys.stdout.flush()

@@ -234,7 +234,10 @@ def check_rows(frame: pd.DataFrame, row_numbers: list[int], *, quarter: Quarter,
                                      f"{name} is empty although the case is closed."))
 
     if "maluppfyllelse" in frame.columns and "insatser" in frame.columns:
-        for i in _rows(frame["maluppfyllelse"].notna() & frame["insatser"].isna()):
+        # "Given" means an actual assessment (1-3): måluppfyllelse is compulsory on every closed case,
+        # so 4 (ej bedömt) and 99 (okänt) are the honest answers when no insats was given.
+        assessed = frame["maluppfyllelse"].isin(["1", "2", "3"])
+        for i in _rows(assessed & frame["insatser"].isna()):
             issues.append(make_issue("W_GOAL_WITHOUT_INSATS", row_numbers[i], "maluppfyllelse",
                                      safe_value("maluppfyllelse", frame["maluppfyllelse"].iloc[i]),
                                      "insatser är tom.", "insatser is empty."))
