@@ -33,17 +33,16 @@ def main() -> int:
     os.environ["SUKF_DATA_DIR"] = str(work / "data")
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
 
-    from pipeline.keyfigures.population import load_population_csv
-    from pipeline.submission.generator import write_submissions
-    from pipeline.submission.reading import read_submission
-    from pipeline.validation.validate import validate_submission
-
     from pipeline.contract.dictionary import municipalities
     from pipeline.contract.periods import quarter_range
     from pipeline.defs.load import run_quarter
     from pipeline.keyfigures.disclosure import apply_disclosure
+    from pipeline.keyfigures.population import load_population_csv
     from pipeline.release.from_warehouse import read_key_figures
     from pipeline.settings import DBT_PROJECT_DIR, paths
+    from pipeline.submission.generator import write_submissions
+    from pipeline.submission.reading import read_submission
+    from pipeline.validation.validate import validate_submission
 
     first, _, last = args.quarters.partition(":")
     quarters = quarter_range(first, last or first)

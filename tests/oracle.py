@@ -9,8 +9,11 @@ Interpretations (the spec's table is terse; these follow the KPI titles and desc
 - "closed" means avslutsdatum inside the period; the brukar figures (SUKF13/14/15) and SUKF03/04
   count only cases closed in the period.
 - "≠ 99" means a known answer: a blank value is neither 99 nor known, so it is not in the denominator.
+- A case counts in a period only if it was open at some time in it (opened on or before the period's
+  end, not closed before its start), whatever file it was reported in.
 - A case belongs to a year when it is in any loaded quarter of that year; its state is the row of
-  the latest such quarter. Län and Riket add up submitted municipalities only, population too;
+  the latest such quarter. A year runs to the end of the municipality's latest loaded quarter
+  (year-to-date). Län and Riket add up submitted municipalities only, population too;
   a region's population is missing if any of its submitted municipalities lacks one.
 """
 
@@ -137,11 +140,11 @@ def key_figures(cases: Mapping[tuple[str, str], pd.DataFrame], population: pd.Da
 
     # period -> municipality -> case id -> state (the latest state of that case within the period)
     periods: dict[tuple[str, str], dict[str, dict[str, Case]]] = {}
-    bounds: dict[str, tuple[date, date]] = {}
+    bounds: dict[tuple[str, str], tuple[date, date]] = {}  # (period, kommun) -> first and last day
     for (kod, quarter), frame in sorted(loaded.items(), key=lambda item: item[0][1]):  # old -> new
         year = quarter[:4]
-        bounds[quarter] = _quarter_bounds(quarter)
-        bounds[year] = (date(int(year), 1, 1), date(int(year), 12, 31))
+        bounds[(quarter, kod)] = _quarter_bounds(quarter)
+        bounds[(year, kod)] = (date(int(year), 1, 1), _quarter_bounds(quarter)[1])  # old -> new: latest wins
         for period, ptype in ((quarter, "quarter"), (year, "year")):
             bucket = periods.setdefault((period, ptype), {}).setdefault(kod, {})
             for row in frame.to_dict("records"):
@@ -154,7 +157,6 @@ def key_figures(cases: Mapping[tuple[str, str], pd.DataFrame], population: pd.Da
 
     rows = []
     for (period, ptype), by_kommun in periods.items():
-        start, end = bounds[period]
         regions: dict[tuple[str, str], list[str]] = {}
         for kod in by_kommun:
             for region in ((kod, "K"), (lan_of[kod], "L"), ("0000", "L")):
@@ -162,7 +164,10 @@ def key_figures(cases: Mapping[tuple[str, str], pd.DataFrame], population: pd.Da
         for (region, rtype), members in regions.items():
             states = []
             for kod in members:
+                start, end = bounds[(period, kod)]
                 for state in by_kommun[kod].values():
+                    if state["opened_on"] > end or (state["closed_on"] is not None and state["closed_on"] < start):
+                        continue  # reported, but not open at any time in the period
                     flagged = dict(state, opened=_in(state["opened_on"], start, end),
                                    closed=_in(state["closed_on"], start, end))
                     states.append(flagged)

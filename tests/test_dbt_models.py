@@ -79,7 +79,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Da
     paths = Paths(root / "data").ensure()
     cases = simulate_cases(QUARTERS, _kommuner(), seed=7)
     cases[EMPTY_SUBMISSION] = cases[EMPTY_SUBMISSION].iloc[0:0]
-    # A case closed in 2024Q4 reported again in 2025Q1 (only a warning): current in 2025Q1, but not closed there.
+    # A case closed in 2024Q4 reported again in 2025Q1 (only a warning): it was not open in 2025Q1, so it
+    # must not count there (nor be counted twice in the year).
     before, after = cases[(BIG, "2024Q4")], cases[(BIG, "2025Q1")]
     reappeared = before[(before["avslutsdatum"] != "") & ~before["arende_id"].isin(after["arende_id"])].iloc[[0]]
     cases[(BIG, "2025Q1")] = pd.concat([after, reappeared.assign(period="2025Q1")], ignore_index=True)

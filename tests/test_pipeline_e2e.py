@@ -81,6 +81,10 @@ def test_resubmission_replaces_version_one_downstream(sukf_paths, tmp_path):
     land(sukf_paths, files)
     first = run("2025Q3")
     assert first.success, first.failures
+    manifest = json.loads((first.release_path / "manifest.json").read_text())
+    assert manifest["years"] == {"2025": "preliminary"}  # Q4 not loaded yet
+    rerun = run("2025Q3")  # unchanged inputs: nothing new to publish
+    assert rerun.success and not rerun.new_release and rerun.release_path == first.release_path
     register = Register(sukf_paths)
     v1 = register.current("2025Q3")["0180"]
     v1_bytes = archive.load(sukf_paths.raw, v1.sha256)
@@ -106,6 +110,8 @@ def test_resubmission_replaces_version_one_downstream(sukf_paths, tmp_path):
     manifest = json.loads((second.release_path / "manifest.json").read_text())
     used = {(s["kommunkod"], s["version"]) for s in manifest["submissions"]}
     assert ("0180", 2) in used and ("0180", 1) not in used
+    note = (second.release_path / "RELEASE_NOTES.md").read_text()
+    assert "0180 2025Q3" in note and "1480 2025Q3" not in note  # Göteborg (another län) is untouched
 
 
 def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys):

@@ -123,7 +123,8 @@ def test_xlsx_without_data_sheet_reads_the_first_sheet():
 
 def test_fault_files_give_the_right_unreadable_code(faults):
     out, entries = faults
-    file_level = {"E_EMPTY_FILE", "E_NOT_CSV_XLSX", "E_BROKEN_FILE", "E_TOO_MANY_ROWS", "E_TOO_LARGE"}
+    file_level = {"E_EMPTY_FILE", "E_NOT_CSV_XLSX", "E_BROKEN_FILE", "E_TOO_MANY_ROWS", "E_TOO_LARGE",
+                  "E_TOO_MANY_COLUMNS"}
     checked = set()
     for entry in entries:
         data = (out / entry["file"]).read_bytes()

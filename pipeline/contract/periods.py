@@ -43,7 +43,13 @@ class Quarter:
 
 
 def is_quarter(text: str) -> bool:
-    return bool(_QUARTER.match(text.strip().upper()))
+    """A well-formed quarter within the years the pipeline has partitions for.
+
+    A typo like ``2052Q3`` must be refused at the door: a submission for a quarter without a
+    Dagster partition could never be processed and would block the sensor.
+    """
+    match = _QUARTER.match(text.strip().upper())
+    return bool(match) and FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR
 
 
 def all_quarters() -> list[str]:

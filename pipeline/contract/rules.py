@@ -37,6 +37,9 @@ _RULES = (
          "Kontrollera att filen bara innehåller ett kvartals ärenden; ta bort bilder och extra blad."),
     Rule("E_TOO_MANY_ROWS", Severity.ERROR, "Filen har fler än 20 000 rader", "More than 20 000 rows",
          "En inlämning gäller en kommun och ett kvartal; dela inte ihop flera kvartal i samma fil."),
+    Rule("E_TOO_MANY_COLUMNS", Severity.ERROR, "Filen har orimligt många kolumner",
+         "The file has an unreasonable number of columns",
+         "Använd mallens kolumner (högst 22 nationella och 10 lokala); ta bort extra kolumner och blad."),
     Rule("E_PERSONNUMMER", Severity.ERROR, "Filen innehåller något som liknar ett personnummer",
          "The file contains a value that looks like a personal identity number",
          "Ta bort personnummer/samordningsnummer ur filen. Använd bara det lokala ärende-id:t. "

@@ -23,7 +23,7 @@ from pipeline.settings import paths as default_paths
 log = logging.getLogger(__name__)
 
 _DIGIT_RUN = re.compile(r"\d[\d\s+-]{8,}\d")
-_KOMMUN_IN_NAME = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_KOMMUN_IN_NAME = re.compile(r"(?<!\d)(\d{4})(?![\dQq])")  # not the year of "2026Q1"
 
 
 def safe_name(name: str, limit: int = 120) -> str:
@@ -59,14 +59,19 @@ def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str
 
 
 def _landing_kommunkod(file: Path, meta: dict) -> str | None:
-    """Who sent a dropped file: the sidecar says, else a 4-digit known code in the file name."""
+    """Who sent a dropped file: the sidecar, else the rows' own kommunkod, else the file name.
+
+    The content wins over the name (a name like ``rapport_2026.csv`` holds a valid kommunkod,
+    Gagnef's); the name is only the last resort so an unreadable file still reaches its sender.
+    """
     code = meta.get("kommunkod")
     if code in municipality_codes():
         return code
-    for match in _KOMMUN_IN_NAME.finditer(file.name):
-        if match.group(1) in municipality_codes():
-            return match.group(1)
-    return _kommunkod_in_content(file.read_bytes(), file.name)
+    from_content = _kommunkod_in_content(file.read_bytes(), file.name)
+    if from_content:
+        return from_content
+    names = [m.group(1) for m in _KOMMUN_IN_NAME.finditer(file.name) if m.group(1) in municipality_codes()]
+    return names[0] if len(names) == 1 else None
 
 
 def _kommunkod_in_content(data: bytes, name: str) -> str | None:

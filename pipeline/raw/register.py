@@ -1,20 +1,16 @@
-"""The submission register: one row per received file version (SQLite, restricted storage).
-
-SQLite rather than the DuckDB warehouse because the upload service, the Dagster sensor and the
-pipeline write it concurrently, and only dbt may hold the DuckDB file for writing.
-"""
+"""The submission register: one row per received file version (SQLite, restricted storage)."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.settings import Paths
+from pipeline.sqlite_db import connect, open_db
 
 RECEIVED, ACCEPTED, REJECTED = "received", "accepted", "rejected"
 
@@ -66,21 +62,10 @@ def now_iso() -> str:
 
 class Register:
     def __init__(self, paths: Paths) -> None:
-        self.db_path: Path = paths.register_db
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
+        self.db_path: Path = open_db(paths.register_db, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("pragma journal_mode=wal")
-        con.execute("pragma synchronous=full")
-        try:
-            yield con
-        finally:
-            con.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.db_path)
 
     def add(self, *, kommunkod: str | None, period: str, sha256: str, original_name: str,
             size_bytes: int, source: str) -> tuple[Submission, bool]:

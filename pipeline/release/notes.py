@@ -3,7 +3,7 @@
 WHY: a revised figure appears in a new release, never by editing an old one, so users need to see
 exactly which published values are new, revised, newly suppressed or no longer suppressed. The
 comparison uses the published CSV files only (never numerators), so the note cannot reveal more than
-the releases themselves. Long lists are capped; totals are always given.
+the releases themselves. Only the list of new values is capped (totals are always given).
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ def _label(key: Key) -> str:
     return f"{kpi} {muni} {period} {gender}"
 
 
-def _section(title: str, lines: list[str]) -> list[str]:
+def _section(title: str, lines: list[str], cap: int | None = None) -> list[str]:
+    """A list of changes; only *new* values are capped (a new quarter adds thousands), while
+    revisions and suppression changes are always listed in full: they are what users must see."""
     out = [f"## {title}: {len(lines)}", ""]
-    out += [f"- {line}" for line in lines[:LIST_CAP]]
-    if len(lines) > LIST_CAP:
-        out.append(f"- … och {len(lines) - LIST_CAP} till (se data_*.csv)")
+    out += [f"- {line}" for line in lines[:cap]]
+    if cap is not None and len(lines) > cap:
+        out.append(f"- … och {len(lines) - cap} till (se data_*.csv)")
     return out + [""]
 
 
@@ -82,7 +84,7 @@ def render(*, period: str, version: str, created: str, previous: str | None, cha
     lines += ["Årsstatus: " + ", ".join(f"{y} {'preliminärt' if s == 'preliminary' else 'slutligt'}"
                                         for y, s in sorted(years.items())), ""]
     lines += [f"Totalt ändrade celler: {changes.total}", ""]
-    lines += _section("Nya värden", [f"{_label(k)}: {v}" for k, v in changes.new])
+    lines += _section("Nya värden", [f"{_label(k)}: {v}" for k, v in changes.new], cap=LIST_CAP)
     lines += _section("Reviderade värden (gammalt → nytt)", [f"{_label(k)}: {o} → {n}" for k, o, n in changes.revised])
     lines += _section("Borttagna värden", [f"{_label(k)}: {v} → saknas" for k, v in changes.removed])
     lines += _section("Nyligen undertryckta (..)", [_label(k) for k in changes.newly_suppressed])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -37,6 +38,7 @@ from pipeline.contract.dictionary import counties, municipalities
 from pipeline.settings import Paths
 
 MAX_PER_PAGE = 5000
+CACHED_RELEASES = 4  # parsed releases kept in memory (least recently used dropped first)
 MAX_IDS = 25
 RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
                  "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
@@ -84,7 +86,7 @@ class ReleaseStore:
 
     def __init__(self, paths: Paths) -> None:
         self.root = paths.releases.resolve()
-        self._cache: dict[tuple[str, str], LoadedRelease] = {}
+        self._cache: OrderedDict[tuple[str, str], LoadedRelease] = OrderedDict()
         self._lock = threading.Lock()
 
     def index(self) -> list[dict]:
@@ -118,8 +120,12 @@ class ReleaseStore:
             entry = entries[-1]
         key = (entry["period"], entry["version"])
         with self._lock:
-            if key not in self._cache:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+            else:
                 self._cache[key] = self._load(entry)
+                while len(self._cache) > CACHED_RELEASES:  # old releases on demand must not pile up
+                    self._cache.popitem(last=False)
             return self._cache[key]
 
     def _load(self, entry: dict) -> LoadedRelease:

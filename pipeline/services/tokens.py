@@ -13,14 +13,14 @@ import hmac
 import secrets
 import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
+from pipeline.sqlite_db import connect, open_db
 
 _SCHEMA = """
 create table if not exists tokens (
@@ -62,19 +62,10 @@ class TokenStore:
     """The token table in ``paths.tokens_db``."""
 
     def __init__(self, paths: Paths | None = None) -> None:
-        self.db_path = (paths or default_paths()).tokens_db
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
+        self.db_path = open_db((paths or default_paths()).tokens_db, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        try:
-            yield con
-        finally:
-            con.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.db_path)
 
     def issue(self, kommunkod: str, label: str = "") -> tuple[TokenInfo, str]:
         """Create a token for ``kommunkod``; returns (info, token). The token is never retrievable again."""

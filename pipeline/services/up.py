@@ -14,14 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.defs.load import dagster_home
 from pipeline.settings import PROJECT_ROOT
 from pipeline.settings import paths as default_paths
-
-
-def dagster_home(data_root: Path) -> Path:
-    home = data_root / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    return home
 
 
 def commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -55,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     data = default_paths()
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home(data.root)), "SUKF_DATA_DIR": str(data.root)}
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home()), "SUKF_DATA_DIR": str(data.root)}
     children = [subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env) for _, cmd in commands(args)]
     print(f"Dagster:            http://{args.host}:{args.dagster_port}/\n"
           f"Jämförelsesida/API: http://{args.host}:{args.port}/  (OpenAPI: /openapi.json)\n"

@@ -10,6 +10,7 @@ Log lines carry ids, kommunkod, sizes and error codes — never file content, va
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -28,7 +29,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from pipeline.contract.dictionary import MAX_BYTES
-from pipeline.contract.periods import is_quarter
+from pipeline.contract.periods import FIRST_YEAR, LAST_YEAR, is_quarter
 from pipeline.raw.ingest import ingest_bytes, safe_name
 from pipeline.raw.register import Register, Submission
 from pipeline.services.tokens import TokenInfo, TokenStore
@@ -83,6 +84,9 @@ class UploadConfig:
     paths: Paths
     max_bytes: int = MAX_BYTES
     rate_limit: RateLimiter = field(default_factory=RateLimiter)
+    # The no-JavaScript form carries its token inside the body, so the body is buffered before it
+    # can be authenticated: bound how many such buffers (<= max_bytes each) exist at once.
+    form_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,10 +235,13 @@ async def _receive(request: Request, config: UploadConfig, token: str | None = N
     data, fields = await _read_body(request, config)
     period = (fields.get("period") or request.query_params.get("period") or "").strip().upper()
     if not is_quarter(period):
-        raise Refused(400, "bad_period", "Ange kvartal som ÅÅÅÅKn, t.ex. 2025Q3.", "period must be YYYYQn")
+        raise Refused(400, "bad_period",
+                      f"Ange kvartal som ÅÅÅÅKn mellan {FIRST_YEAR}Q1 och {LAST_YEAR}Q4, t.ex. 2025Q3.",
+                      "period must be YYYYQn within the supported years")
     claimed = (fields.get("kommunkod") or request.query_params.get("kommunkod") or "").strip()
     if claimed and claimed != info.kommunkod:
-        log.warning("token %s (kommun %s) tried to submit for %s", info.token_id, info.kommunkod, claimed)
+        # the claimed value is client text: never logged (it could be anything, even a personnummer)
+        log.warning("token %s (kommun %s) tried to submit for another municipality", info.token_id, info.kommunkod)
         raise Refused(403, "wrong_municipality",
                       f"Nyckeln gäller kommun {info.kommunkod} och får inte lämna uppgifter för {claimed}.",
                       "The token may only submit for its own municipality.")
@@ -335,9 +342,10 @@ async def _receive_form(request: Request, config: UploadConfig) -> tuple[Submiss
         raise Refused(400, "bad_form", "Skicka formuläret med en fil.", "multipart form expected")
     cap = config.max_bytes + _MULTIPART_OVERHEAD
     _check_declared_length(request, cap, config)
-    body = b"".join([c async for c in _capped(request.stream(), cap, config)])
-    token = _form_field(body, "token")
-    return await _receive(Request(request.scope, receive=_receive_once(body)), config, token=token)
+    async with config.form_slots:
+        body = b"".join([c async for c in _capped(request.stream(), cap, config)])
+        token = _form_field(body, "token")
+        return await _receive(Request(request.scope, receive=_receive_once(body)), config, token=token)
 
 
 def _receive_once(body: bytes):

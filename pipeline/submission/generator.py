@@ -509,6 +509,8 @@ def write_faults(out_dir: Path | str, quarter: str = "2025Q3", seed: int = 1, *,
     many = pd.concat([base] * (MAX_ROWS // len(base) + 1), ignore_index=True).iloc[: MAX_ROWS + 1].copy()
     many["arende_id"] = [f"R{i:06d}" for i in range(len(many))]
     add("E_TOO_MANY_ROWS.csv", csv_(many), "E_TOO_MANY_ROWS", f"{MAX_ROWS + 1} rader")
+    wide = "\n".join([";".join(f"k{i}" for i in range(5000))] + [";" * 4998 + "x"] * 2000).encode()
+    add("E_TOO_MANY_COLUMNS.csv", wide, "E_TOO_MANY_COLUMNS", "5 000 kolumner, 2 000 rader (liten fil, stor tabell)")
     if include_large:
         big = base.copy()
         big["lokal_01"] = "anteckning " * 300

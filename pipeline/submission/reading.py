@@ -25,6 +25,10 @@ MAX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_RATIO = 100  # total uncompressed / total compressed; only checked above RATIO_FLOOR bytes
 RATIO_FLOOR = 10 * 1024 * 1024
 MAX_ZIP_ENTRIES = 1_000
+MAX_ZIP_ENTRY = 100 * 1024 * 1024  # one member (openpyxl loads sharedStrings.xml whole)
+MAX_COLUMNS = 200
+"""The template has 32 columns; far wider rows are refused before padding them into a frame
+(a 9 KB CSV of long empty rows would otherwise become a frame of hundreds of MB)."""
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 # Known binary formats people send by mistake: give a specific hint instead of a parse error.
@@ -150,6 +154,13 @@ def _collect(rows) -> list[tuple[int, list[str]]]:
     for number, cells in enumerate(rows, start=1):
         if _is_blank(cells):
             continue
+        if len(cells) > MAX_COLUMNS and any(c.strip() for c in cells[MAX_COLUMNS:]):
+            raise UnreadableFile(
+                "E_TOO_MANY_COLUMNS",
+                f"Rad {number} har värden i fler än {MAX_COLUMNS} kolumner.",
+                f"Row {number} has values in more than {MAX_COLUMNS} columns.",
+            )
+        cells = cells[:MAX_COLUMNS]
         if out:
             data_rows += 1
             if data_rows > MAX_ROWS:
@@ -215,6 +226,7 @@ def _check_zip(data: bytes) -> zipfile.ZipFile:
     uncompressed = sum(i.file_size for i in infos)
     compressed = sum(i.compress_size for i in infos) or 1
     if (len(infos) > MAX_ZIP_ENTRIES or uncompressed > MAX_UNCOMPRESSED
+            or any(i.file_size > MAX_ZIP_ENTRY for i in infos)
             or (uncompressed > RATIO_FLOOR and uncompressed / compressed > MAX_RATIO)):
         raise UnreadableFile(
             "E_BROKEN_FILE",
@@ -283,7 +295,8 @@ def _read_xlsx(data: bytes) -> ParsedFile:
         # A wrong <dimension> tag would silently truncate read-only iteration; ignore it.
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()
-        texts = ([cell_text(v) for v in values] for values in sheet.iter_rows(min_row=1, values_only=True))
+        rows_iter = sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS + 1, values_only=True)
+        texts = ([cell_text(v) for v in values] for values in rows_iter)
         rows = _collect(texts)
     except UnreadableFile:
         raise

@@ -60,3 +60,7 @@ left join boende
     on states.kommunkod = boende.kommunkod
     and states.state_period = boende.period
     and states.arende_id = boende.arende_id
+-- A submission should hold only cases open during its quarter; a row closed before the period or
+-- opened after it (no rule rejects the former without history) must not count in the period.
+where (states.avslutsdatum is null or states.avslutsdatum >= periods.period_start)
+    and states.aktualiseringsdatum <= periods.period_end

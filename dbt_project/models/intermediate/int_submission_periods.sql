@@ -12,14 +12,17 @@ with quarters as (
     where period <= {{ release_period() }}
 ),
 
+-- A year runs from 1 January to the end of its latest loaded quarter (year-to-date), so a closing
+-- date after the release quarter (reported as a warning) is not counted as closed in the year.
 years as (
-    select distinct
+    select
         kommunkod,
         cast(year as varchar) as period,
         year,
         make_date(year, 1, 1) as period_start,
-        make_date(year, 12, 31) as period_end
+        max(period_end) as period_end
     from quarters
+    group by kommunkod, year
 )
 
 select kommunkod, period, 'quarter' as period_type, year, period_start, period_end from quarters
