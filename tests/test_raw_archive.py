@@ -74,3 +74,21 @@ def test_landing_ingest_moves_files_and_keeps_sidecar_metadata(sukf_paths):
                                                                      ("1480", "Göteborg Q2.csv")]
     assert not list(folder.iterdir())
     assert (sukf_paths.landing / "not-a-quarter" / "x.csv").exists()
+
+
+@pytest.mark.parametrize("period", ["2052Q3", "1999Q1", "2025Q5", "2025-Q3"])
+def test_quarters_without_a_partition_are_refused_at_the_door(sukf_paths, period):
+    with pytest.raises(ValueError, match="Ogiltig period"):
+        ingest_bytes(b"x", original_name="a.csv", period=period, kommunkod="0114", source="t", paths=sukf_paths)
+    assert Register(sukf_paths).list() == []
+
+
+def test_landing_attribution_trusts_content_before_name(sukf_paths):
+    folder = sukf_paths.landing / "2026Q1"
+    folder.mkdir(parents=True)
+    # "2026" in the name is Gagnef's kommunkod and "0180" is Stockholm's: the rows decide.
+    (folder / "sukf_2026Q1_0180.csv").write_bytes(b"kommunkod;period\n0180;2026Q1\n0180;2026Q1\n")
+    (folder / "export_2026.csv").write_bytes(b"kommunkod;period\n1480;2026Q1\n")
+    (folder / "trasig_0360.csv").write_bytes(b"\x89PNG\r\n\x1a\n")  # unreadable: the name is the last resort
+    got = {s.original_name: s.kommunkod for s in ingest_landing(sukf_paths)}
+    assert got == {"sukf_2026Q1_0180.csv": "0180", "export_2026.csv": "1480", "trasig_0360.csv": "0360"}
