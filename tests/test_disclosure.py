@@ -3,8 +3,12 @@
 The attacker sees status/value of every published cell, knows which municipalities submitted (the
 manifest lists them) and knows the public population, so a published rate reveals its case count.
 Every relation (T = K + M + annat, län = Σ kommuner, Riket = Σ län, SUKF02 = U30751 / SUKF01,
-SUKF16 = M / (K + M + annat)) with exactly one unknown cell gives that cell away; recovered cells
-become known and the attacker tries again until nothing new falls out.
+SUKF16 = M / (K + M + annat), year = Σ quarters for counts of events dated in the period) with
+exactly one unknown cell gives that cell away; recovered cells become known and the attacker tries
+again until nothing new falls out. A second, value-aware attacker (``derived_small_totals``) computes
+total − Σ published members of every additive identity and looks for 1–4 cases: the sum of several
+hidden cells, or a quantity that is no published cell at all (annat/okänt = T − K − M; kön 3 from
+SUKF16 with SUKF01 K and M).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pandas as pd
 import pytest
 
 from pipeline.contract.dictionary import municipalities
-from pipeline.contract.kpis import BY_ID, Unit
+from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.keyfigures.disclosure import apply_disclosure, linked_kpi_triples
 from pipeline.release.simulate import simulate_mart
 
@@ -24,6 +28,8 @@ LANS = {"03", "09", "10", "21"}  # Uppsala, Gotland (one kommun), Blekinge, Gäv
 KOMMUNER = [m.kod for m in municipalities() if m.lanskod in LANS]
 PERIODS = ["2025Q2", "2025Q3", "2025"]
 LAN_OF = {m.kod: m.lan_id for m in municipalities()}
+COUNTED = {k.id for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
+DATED = {k for k in COUNTED if "_in_period" in BY_ID[k].numerator}  # U30750 (opened), U30752 (closed)
 
 
 def _mart(seed: int) -> pd.DataFrame:
@@ -52,17 +58,25 @@ def _relations(published: pd.DataFrame) -> list[list[int]]:
     men = cells[((cells["kpi"] == "SUKF16") & (cells["gender"] == "T"))
                 | ((cells["kpi"] == "SUKF01") & cells["gender"].isin(["K", "M"]))]
     relations += [list(g["pos"]) for _, g in men.groupby(["municipality", "period"])]
-    return relations
+    dated = cells[cells["kpi"].isin(DATED)]
+    for _, g in dated.groupby(["kpi", "municipality", "gender", dated["period"].str[:4]]):
+        if (g["period_type"] == "year").any() and len(g) > 1:  # year = Σ its quarters in this release
+            relations.append(list(g["pos"]))
+    return [r for r in relations if len(r) > 1]  # a lone cell (kpi missing from a tiny frame) ties nothing
 
 
-def attack(published: pd.DataFrame, submitted: set[tuple[str, str]]) -> set[int]:
-    """Row positions of hidden cells the attacker can recover."""
+def _with_submitted(published: pd.DataFrame, submitted: set[tuple[str, str]]) -> pd.DataFrame:
     published = published.reset_index(drop=True)
     region_submitted = [
         (m, p) in submitted or t == "L" for m, p, t in
         zip(published["municipality"], published["period"], published["municipality_type"], strict=True)
     ]
-    published = published.assign(submitted=region_submitted)
+    return published.assign(submitted=region_submitted)
+
+
+def attack(published: pd.DataFrame, submitted: set[tuple[str, str]]) -> set[int]:
+    """Row positions of hidden cells the attacker can recover."""
+    published = _with_submitted(published, submitted)
     known = (published["status"] == "").to_numpy().copy()
     hidden_start = ~known & published["submitted"].to_numpy()
     relations = _relations(published)
@@ -77,6 +91,58 @@ def attack(published: pd.DataFrame, submitted: set[tuple[str, str]]) -> set[int]
     return set(np.flatnonzero(known & hidden_start))
 
 
+def derived_small_totals(published: pd.DataFrame, submitted: set[tuple[str, str]]) -> list[tuple]:
+    """(family, identity, hidden cells, value) for every identity whose published total minus its
+    published members is 1–4 cases.
+
+    Counts come from published values only in spirit: a published rate gives its count because the
+    population is public, so the attacker reads ``numerator`` of published count/rate cells. For SUKF16
+    the total (its denominator K + M + kön 3) is computed from published values: SUKF01 M / share.
+    """
+    cells = _with_submitted(published, submitted)
+    cells = cells[cells["submitted"]]
+    known = cells["status"] == ""
+    cells = cells.assign(n=np.where(known, pd.to_numeric(cells["numerator"], errors="coerce"), np.nan),
+                         year=cells["period"].str[:4])
+    counted = cells[cells["kpi"].isin(COUNTED)]
+    def key(f: pd.DataFrame, cols: list[str]) -> pd.Series:
+        return pd.Series(["|".join(map(str, r)) for r in zip(*(f[c] for c in cols), strict=True)],
+                         index=f.index, dtype=object)
+
+    parts = []
+    gendered = counted[counted["kpi"].map(lambda k: BY_ID[k].divided_by_gender)]
+    parts.append(gendered.assign(fam="annat", rel=key(gendered, ["kpi", "municipality", "period"]),
+                                 total=gendered["gender"] == "T"))
+    kommun = counted[counted["municipality_type"] == "K"]
+    lan = counted[(counted["municipality_type"] == "L") & (counted["municipality"] != "0000")]
+    riket = counted[counted["municipality"] == "0000"]
+    geo = ["kpi", "period", "gender", "group"]
+    parts += [kommun.assign(group=kommun["municipality"].map(LAN_OF), total=False),
+              lan.assign(group=lan["municipality"], total=True), lan.assign(group="0000", total=False),
+              riket.assign(group="0000", total=True)]
+    parts[-4:] = [f.assign(fam="geo", rel=key(f, geo)) for f in parts[-4:]]
+    dated = counted[counted["kpi"].isin(DATED)]
+    parts.append(dated.assign(fam="year", rel=key(dated, ["kpi", "municipality", "gender", "year"]),
+                              total=dated["period_type"] == "year"))
+    men = cells[(cells["kpi"] == "SUKF01") & cells["gender"].isin(["K", "M"])]
+    share = cells[(cells["kpi"] == "SUKF16") & known].merge(
+        men[men["gender"] == "M"][["municipality", "period", "n"]].rename(columns={"n": "m"}),
+        on=["municipality", "period"])
+    share = share.assign(n=(share["m"] / (pd.to_numeric(share["value"]) / 100)).where(share["value"] > 0))
+    parts += [f.assign(fam="sukf16", rel=key(f, ["municipality", "period"]), total=t)
+              for f, t in ((share, True), (men, False))]
+    rows = pd.concat([p[["fam", "rel", "total", "n"]] for p in parts], ignore_index=True)
+    findings = []
+    for (fam, rel), g in rows.groupby(["fam", "rel"], sort=True):
+        total, members = g[g["total"]], g[~g["total"]]
+        if len(total) != 1 or np.isnan(total["n"].iloc[0]) or members.empty:
+            continue
+        derived = round(float(total["n"].iloc[0] - members["n"].sum()))  # NaN members are skipped
+        if 1 <= derived < 5:
+            findings.append((fam, rel, int(members["n"].isna().sum()), derived))
+    return findings
+
+
 def _submitted(mart: pd.DataFrame) -> set[tuple[str, str]]:
     kommun = mart[mart["municipality_type"] == "K"]
     return set(zip(kommun["municipality"], kommun["period"], strict=True))
@@ -89,6 +155,22 @@ def test_attacker_recovers_nothing(seed: int) -> None:
     assert (out["status"] == "..").sum() > 50, "the simulation must produce suppressions to attack"
     recovered = attack(out, _submitted(mart))
     assert not recovered, out.iloc[sorted(recovered)][["kpi", "municipality", "period", "gender"]].head()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_small_total_can_be_derived(seed: int) -> None:
+    """Defects 2 and 3 on realistic data: no T − K − M, kön 3 via SUKF16, or sum of several hidden
+    cells (län − published kommuner, year − published quarters) comes out as 1–4 cases."""
+    mart = _mart(seed)
+    findings = derived_small_totals(apply_disclosure(mart), _submitted(mart))
+    assert not findings, findings[:5]
+
+
+def test_year_relation_kpis_come_from_the_catalogue() -> None:
+    from pipeline.keyfigures.disclosure import period_additive_kpis
+
+    assert set(period_additive_kpis()) == {"U30750", "U30752", "SUKF03", "SUKF04", "SUKF13", "SUKF14", "SUKF15"}
+    assert DATED == {"U30750", "U30752"}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -218,6 +300,93 @@ def test_secondary_choice_smallest_cell_that_protects() -> None:
     assert out.loc[("0319", "M"), "suppression"] == "secondary"
     assert (out.loc[["0330", "0360", "0003", "0000"], "status"] == "").all()
     assert out.loc[("0319", "T"), "status"] == ""
+
+
+def _uppsala(kpi: str, period: str, counts: dict[str, tuple[int, int, int]]) -> pd.DataFrame:
+    """One kpi and period for kommuner of Uppsala län: {kod: (K, M, annat)}, T = K + M + annat; län and
+    Riket are the sums; a rate gets population 5 000 per sex (10 000 for T)."""
+    rows = [(kod, "K", g, n, pop) for kod, (k, m, x) in counts.items()
+            for g, n, pop in (("K", k, 5000), ("M", m, 5000), ("T", k + m + x, 10000))]
+    frame = pd.DataFrame(rows, columns=["municipality", "municipality_type", "gender", "numerator", "denominator"])
+    lan = frame.groupby("gender", as_index=False)[["numerator", "denominator"]].sum().assign(
+        municipality="0003", municipality_type="L")
+    frame = pd.concat([frame, lan, lan.assign(municipality="0000")], ignore_index=True)
+    rate = BY_ID[kpi].unit is Unit.RATE
+    value = frame["numerator"] / frame["denominator"] * 10_000 if rate else frame["numerator"].astype(float)
+    return frame.assign(kpi=kpi, period=period, period_type="quarter" if "Q" in period else "year",
+                        denominator=frame["denominator"] if rate else None, value=value)
+
+
+def _check(frame: pd.DataFrame) -> pd.DataFrame:
+    """Disclose ``frame``; both attackers must come back empty. Returns submitted cells by key."""
+    submitted = set(zip(frame.loc[frame["municipality_type"] == "K", "municipality"],
+                        frame.loc[frame["municipality_type"] == "K", "period"], strict=True))
+    out = apply_disclosure(frame)
+    # Only the kpis and län of the frame (elsewhere every län and kpi is present).
+    out = out[out["kpi"].isin(set(frame["kpi"])) & ((out["municipality_type"] == "K")
+                                                    | out["municipality"].isin(set(frame["municipality"])))]
+    out = out.reset_index(drop=True)
+    assert not attack(out, submitted), out.iloc[sorted(attack(out, submitted))][KEY_COLS]
+    assert not derived_small_totals(out, submitted), derived_small_totals(out, submitted)
+    out = out[[(m, p) in submitted or t == "L" for m, p, t in
+               zip(out["municipality"], out["period"], out["municipality_type"], strict=True)]]
+    return out.set_index(KEY_COLS)
+
+
+KEY_COLS = ["kpi", "municipality", "period", "gender"]
+BIG = {"0380": (60, 40, 6), "0381": (30, 25, 5), "0360": (20, 20, 5)}
+
+
+def test_year_minus_quarters_hides_the_quarter() -> None:
+    """Defect 1 (reproduced leak): U30750 Håbo Q1 T = 3 is primary, Q2 T = 8 and year T = 11 were
+    published, so Q1 = 11 − 8. Now the year cell goes (preferred: Q2 may be out already)."""
+    frame = pd.concat([
+        _uppsala("U30750", "2025Q1", {"0305": (2, 1, 0), **BIG}),
+        _uppsala("U30750", "2025Q2", {"0305": (3, 5, 0), **BIG}),
+        _uppsala("U30750", "2025", {"0305": (5, 6, 0), **{k: (2 * a, 2 * b, 2 * c) for k, (a, b, c) in BIG.items()}}),
+    ], ignore_index=True)
+    out = _check(frame)
+    assert out.loc[("U30750", "0305", "2025Q1", "T"), "suppression"] == "primary"
+    assert out.loc[("U30750", "0305", "2025", "T"), "status"] == ".."
+    assert out.loc[("U30750", "0305", "2025Q2", "T"), "status"] == ""
+
+
+def test_annat_leftover_is_protected() -> None:
+    """Defect 2 (reproduced leak): SUKF01 T = 12, K = 5, M = 5 all published gives annat/okänt = 2.
+    The smaller of K/M goes (K on the tie), then the one-unknown rule hides M; T stays."""
+    out = _check(_uppsala("SUKF01", "2025Q3", {"0305": (5, 5, 2), **BIG}))
+    cell = lambda g: out.loc[("SUKF01", "0305", "2025Q3", g)]  # noqa: E731
+    assert cell("K")["suppression"] == "secondary" and cell("M")["suppression"] == "secondary"
+    assert cell("T")["status"] == ""
+
+
+def test_share_of_men_does_not_reveal_kon_3() -> None:
+    """Defect 2 via SUKF16: annat/okänt = 6 (kön 3: 2, kön 99: 4) so SUKF01 alone is safe, but
+    SUKF16 = M / (K + M + kön 3) with K and M published gives kön 3 = 2."""
+    sukf01 = _uppsala("SUKF01", "2025Q3", {"0305": (20, 8, 6), **BIG})
+    share = sukf01[sukf01["gender"] == "T"].copy()
+    kon3 = {"0305": 2, "0380": 3, "0381": 2, "0360": 3}
+    k = sukf01[sukf01["gender"] == "K"].set_index("municipality")["numerator"]
+    m = sukf01[sukf01["gender"] == "M"].set_index("municipality")["numerator"]
+    x = pd.Series(kon3).reindex(k.index).fillna(sum(kon3.values()))  # län and Riket: the sum
+    share["numerator"] = share["municipality"].map(m)
+    share["denominator"] = share["municipality"].map(k + m + x).astype("Int64")
+    share = share.assign(kpi="SUKF16", value=share["numerator"] / share["denominator"] * 100)
+    out = _check(pd.concat([sukf01, share], ignore_index=True))
+    hidden = [out.loc[(kpi, "0305", "2025Q3", g), "status"] == ".." for kpi, g in
+              (("SUKF16", "T"), ("SUKF01", "K"), ("SUKF01", "M"))]
+    assert any(hidden)
+
+
+def test_small_sum_of_hidden_kommuner_is_protected() -> None:
+    """Defect 3: Håbo (K = 2) and Knivsta (K = 1) are both primary; with the län K published their sum
+    3 = län − published kommuner. One more kommun K goes — the smallest that lifts the sum to ≥ 5."""
+    out = _check(_uppsala("SUKF01", "2025Q3", {"0305": (2, 30, 0), "0330": (1, 40, 0), "0319": (6, 25, 0),
+                                                "0382": (9, 12, 0), **BIG}))
+    status = out.xs(("SUKF01", "2025Q3", "K"), level=("kpi", "period", "gender"))
+    assert status.loc[["0305", "0330"], "suppression"].eq("primary").all()
+    assert status.loc["0319", "suppression"] == "secondary"
+    assert status.loc["0003", "status"] == ""
 
 
 def test_deterministic_and_order_independent() -> None:

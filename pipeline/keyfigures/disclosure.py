@@ -11,26 +11,50 @@ with a row for every municipality that did not submit (status ``-``) plus
 Primary suppression: a count, or a rate built on a count, of 1–4 cases; a share whose denominator is
 < 10 or whose numerator or (denominator − numerator) is 1–4. Counts of 0 are published.
 
-Secondary suppression works on *relations*: sets of cells where, if exactly one cell is unknown, an
-attacker can compute it from the published others. Every relation with exactly one unknown cell gets a
-second cell suppressed, and this is repeated until no such relation is left (a fixed point, because a
-new suppression can open a new one-unknown relation elsewhere). The relations are
+Secondary suppression works on *relations*: sets of cells tied by an identity an attacker can use.
+Two things must not happen, and suppression is repeated until neither does (a fixed point, because a
+new suppression can open a new problem elsewhere):
 
-(a) T = K + M + annat/okänt within one kpi × region × period (attacker assumes annat/okänt = 0);
+1. a relation with exactly one unknown cell — it follows from the published others;
+2. an *additive* relation (total = Σ members + leftover) whose total is published while what the
+   attacker can derive, total − Σ published members = Σ hidden members + leftover, is 1–4 cases. This
+   catches two kommuner hidden with 2 and 1 cases under a published län total (3 revealed), and the
+   annat/okänt leftover of T = K + M + X when T, K and M are all published (X = T − K − M).
+   The leftover is computed, not assumed: total − Σ all member cells, so a hidden quantity that is no
+   published cell at all (kön 3/99, a quarter outside this frame) counts as hidden.
+
+The relations are
+
+(a) T = K + M + annat/okänt within one kpi × region × period — additive for counts and rates (a rate
+    reveals its count because population is public), leftover X = kön 3/99;
 (b) län total = Σ its municipalities, and Riket = Σ län, within one kpi × period × gender
-    (municipalities that did not submit contribute a known zero and are not members);
+    (municipalities that did not submit contribute a known zero and are not members); additive for
+    counts and rates;
 (c) cross-KPI identities found in the catalogue: a share whose numerator is a published count/rate
     numerator and whose denominator is another published count — e.g. SUKF02 = U30751 / SUKF01 — so
-    any two of the three give the third (population is public, so a rate reveals its count);
-(d) SUKF16 (share of men, T only) = SUKF01 M / (SUKF01 K + SUKF01 M + annat).
+    any two of the three give the third;
+(d) SUKF16 (share of men, T only) = SUKF01 M / (SUKF01 K + SUKF01 M + kön 3): with K and M published
+    the share gives its denominator, so this is additive with SUKF16 T (sized by its denominator) as
+    the total and leftover kön 3 — the count of "annat kön" cannot leak through SUKF16 either;
+(e) year = Σ quarters of that year present in the frame, per kpi × region × gender, for KPIs whose
+    numerator counts events dated inside the period (derived from the catalogue: conditions on
+    ``opened_in_period`` / ``closed_in_period``) and that publish a count or rate. The year cell is
+    preferred as sacrifice, then the latest quarter: earlier quarters were published in earlier
+    releases, so hiding them now protects nothing. Shares with dated numerator and denominator
+    (SUKF03, SUKF04, SUKF13–15) are *not* given this relation: published files carry only the ratio,
+    never numerators or denominators, so a year share is a mean of quarter shares with unknown weights
+    and cannot be solved for a quarter; the one dated count behind such a share that *is* published
+    (SUKF03's numerator = U30752's) is protected through U30752's own year relation.
+
+Shares in (a) and (b) and the ratio identity (c) are not additive over published figures (no
+denominators are published), so only rule 1 applies to them.
 
 Which cell is sacrificed: the one that hides least information. Among the published members we take
-the smallest cell (numerator for counts/rates, denominator for shares) that brings the hidden total of
-the relation to at least 5 cases — otherwise the difference an attacker *can* compute (e.g. K + M
-when T is published) would itself be a figure of 1–4 cases. Zeros are only taken when nothing else
-helps. Totals (län, Riket) are taken only when no member is available; in (c) and (d) the share is
-preferred over the counts. Ties go to the lowest id (kpi, municipality, period, gender) so the result
-is deterministic.
+the smallest cell (numerator for counts/rates, denominator for shares) that brings the derivable
+hidden total of the relation to at least 5 cases. Zeros are only taken when nothing else helps, and
+never to fix rule 2 (hiding a zero does not change the derivable total). Totals (län, Riket) are taken
+only when no member is available; in (c) and (d) the share is preferred over the counts; in (e) the
+year. Ties go to the lowest id (kpi, municipality, period, gender) so the result is deterministic.
 
 Missing cells (``-``) of municipalities that submitted (a rate without population) are treated as
 unknown by the attacker, so they count as hidden but are never chosen.
@@ -42,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
-from pipeline.contract.kpis import BY_ID, KPIS, Unit
+from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
 
 MIN_CASES = 5
 """Smallest number of cases a published figure may rest on."""
@@ -54,6 +78,9 @@ PRIMARY, SECONDARY = "primary", "secondary"
 SHARE_OF_MEN_KPI = "SUKF16"
 """Share of men among victims: SUKF01 M / (SUKF01 K + SUKF01 M + annat) — relation (d)."""
 CASE_COUNT_KPI = "SUKF01"
+
+DATED_CONDITIONS = ("opened_in_period", "closed_in_period")
+"""Catalogue condition terms that date a case's event inside the period, so such counts add up over time."""
 
 KEY = ["kpi", "municipality", "period", "gender"]
 COLUMNS = ["kpi", "municipality", "municipality_type", "period", "period_type", "gender",
@@ -74,6 +101,19 @@ def linked_kpi_triples() -> list[tuple[str, str, str]]:
         dens = [k.id for k in counted if k.unit is Unit.COUNT and k.numerator == share.denominator]
         triples += [(share.id, n, d) for n in nums for d in dens]
     return sorted(triples)
+
+
+def period_additive_kpis() -> list[str]:
+    """KPIs whose numerator (and denominator, if it is a condition) only counts events dated inside the
+    period, so the year figure is the sum of that year's quarters (relation (e)).
+
+    Read from the catalogue conditions rather than listed, so a new dated KPI is covered automatically.
+    """
+    def dated(condition: str | None) -> bool:
+        return condition is not None and any(term in condition for term in DATED_CONDITIONS)
+
+    return [k.id for k in KPIS
+            if dated(k.numerator) and (k.denominator in (None, POPULATION) or dated(k.denominator))]
 
 
 def _complete(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -122,20 +162,30 @@ def _primary(out: pd.DataFrame, present: np.ndarray) -> tuple[np.ndarray, np.nda
     return status, np.nan_to_num(size, nan=0.0)
 
 
-def _relations(out: pd.DataFrame, present: np.ndarray) -> pd.DataFrame:
-    """Membership table: one row per (relation, cell) with a static preference (0 best)."""
-    cells = out[KEY + ["municipality_type"]].copy()
+def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Membership table and relation table.
+
+    Membership: one row per (relation, cell) with a static preference (0 best) and whether the cell is
+    the relation's total. Relations: ``additive`` (total = Σ members + leftover holds for the counts an
+    attacker can read) and ``leftover`` (total − Σ member cells, the part that is no published cell).
+    """
+    cells = out[KEY + ["municipality_type", "period_type"]].copy()
     cells["cell"] = np.arange(len(out))
     cells = cells[present]
+    counted = cells["kpi"].map(lambda k: k in BY_ID and BY_ID[k].unit in (Unit.COUNT, Unit.RATE))
+    cells = cells.assign(counted=counted)
     parts: list[pd.DataFrame] = []
 
-    def add(members: pd.DataFrame, by: list[str], pref: pd.Series | int = 0) -> None:
-        members = members.assign(rel=members.groupby(by, sort=True).ngroup(), pref=pref)
-        parts.append(members[["rel", "cell", "pref"]])
+    def add(members: pd.DataFrame, by: list[str], pref: pd.Series | int = 0,
+            total: pd.Series | bool = False, additive: pd.Series | bool = False) -> None:
+        members = members.assign(rel=members.groupby(by, sort=True).ngroup(), pref=pref, total=total,
+                                 additive=additive)
+        parts.append(members[["rel", "cell", "pref", "total", "additive"]])
 
     # (a) T = K + M (+ annat/okänt): only kpis divided by gender.
     gendered = cells[cells["kpi"].map(lambda k: k in BY_ID and BY_ID[k].divided_by_gender)]
-    add(gendered, ["kpi", "municipality", "period"])
+    add(gendered, ["kpi", "municipality", "period"], total=gendered["gender"] == "T",
+        additive=gendered["counted"])
     # (b) län = Σ kommuner; Riket = Σ län.
     kommun = cells[cells["municipality_type"] == "K"]
     lan_of = {m.kod: m.lan_id for m in municipalities()}
@@ -143,61 +193,97 @@ def _relations(out: pd.DataFrame, present: np.ndarray) -> pd.DataFrame:
     lan = cells[(cells["municipality_type"] == "L") & (cells["municipality"] != RIKET_ID)]
     riket = cells[cells["municipality"] == RIKET_ID]
     geo = pd.concat([
-        kommun.assign(pref=0),
-        lan.assign(group=lan["municipality"], pref=1),  # län as the total of its kommuner
-        lan.assign(group=RIKET_ID, pref=0),  # län as a member of Riket
-        riket.assign(group=RIKET_ID, pref=1),
+        kommun.assign(pref=0, total=False),
+        lan.assign(group=lan["municipality"], pref=1, total=True),  # län as the total of its kommuner
+        lan.assign(group=RIKET_ID, pref=0, total=False),  # län as a member of Riket
+        riket.assign(group=RIKET_ID, pref=1, total=True),
     ])
-    add(geo, ["kpi", "period", "gender", "group"], geo["pref"])
+    add(geo, ["kpi", "period", "gender", "group"], geo["pref"], geo["total"], geo["counted"])
     # (c) share = count/rate ÷ count, any two reveal the third.
     for share, num_kpi, den_kpi in linked_kpi_triples():
         trio = cells[cells["kpi"].isin([share, num_kpi, den_kpi])]
         add(trio, ["municipality", "period", "gender"], (trio["kpi"] != share).astype(int))
-    # (d) SUKF16 T with SUKF01 K and M.
+    # (d) SUKF16 T = SUKF01 M / (SUKF01 K + SUKF01 M + kön 3), additive in SUKF16's denominator.
     if SHARE_OF_MEN_KPI in BY_ID and CASE_COUNT_KPI in BY_ID:
         men = cells[((cells["kpi"] == SHARE_OF_MEN_KPI) & (cells["gender"] == "T"))
                     | ((cells["kpi"] == CASE_COUNT_KPI) & cells["gender"].isin(["K", "M"]))]
-        add(men, ["municipality", "period"], (men["kpi"] != SHARE_OF_MEN_KPI).astype(int))
+        is_share = men["kpi"] == SHARE_OF_MEN_KPI
+        add(men, ["municipality", "period"], (~is_share).astype(int), is_share, True)
+    # (e) year = Σ quarters, for dated counts/rates; only where the year cell is in the frame.
+    dated = cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]]
+    dated = dated.assign(year=dated["period"].astype(str).str[:4], is_year=dated["period_type"] == "year")
+    by = ["kpi", "municipality", "gender", "year"]
+    with_year = dated.groupby(by)["is_year"].transform("any") & (dated.groupby(by)["cell"].transform("size") > 1)
+    dated = dated[with_year]
+    # "2025" sorts before "2025Q1", so ranking newest first gives the latest quarter 1, earlier ones 2, 3, …
+    later = dated.groupby(by)["period"].rank(method="dense", ascending=False).astype(np.int64)
+    pref = np.where(dated["is_year"], 0, later)
+    add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True)
+
     offset = 0
     for part in parts:  # make relation ids unique across families
         part["rel"] += offset
         offset = int(part["rel"].max()) + 1 if len(part) else offset
-    if not parts:
-        return pd.DataFrame({"rel": [], "cell": [], "pref": []}, dtype=np.int64)
-    return pd.concat(parts, ignore_index=True).astype(np.int64)
+    members = pd.concat(parts, ignore_index=True)
+    members = members.astype({"rel": np.int64, "cell": np.int64, "pref": np.int64, "total": bool,
+                              "additive": bool})
+    rel_id, cell, total = members["rel"].to_numpy(), members["cell"].to_numpy(), members["total"].to_numpy()
+    signed = np.where(total, size[cell], -size[cell])
+    relations = pd.DataFrame({
+        "additive": np.bincount(rel_id, weights=members["additive"].to_numpy(), minlength=offset) > 0,
+        "leftover": np.clip(np.bincount(rel_id, weights=signed, minlength=offset), 0, None),
+    })
+    return members, relations
 
 
-def _secondary(status: np.ndarray, size: np.ndarray, rel: pd.DataFrame) -> np.ndarray:
-    """Suppress until no relation has exactly one unknown cell; returns the mask of new suppressions."""
-    rel_id, cell, pref = (rel[c].to_numpy() for c in ("rel", "cell", "pref"))
-    n_rel = int(rel_id.max()) + 1 if len(rel_id) else 0
+def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
+               relations: pd.DataFrame) -> np.ndarray:
+    """Suppress until no relation has exactly one unknown cell and no published total leaves a derivable
+    hidden total of 1–4 cases; returns the mask of new suppressions."""
+    rel_id, cell, pref, is_total = (members[c].to_numpy() for c in ("rel", "cell", "pref", "total"))
+    additive, leftover = relations["additive"].to_numpy(), relations["leftover"].to_numpy()
+    n_rel = len(relations)
+    has_total = np.bincount(rel_id, weights=is_total, minlength=n_rel) > 0
     hidden = status != PUBLISHED
     added = np.zeros(len(status), dtype=bool)
+    cell_size = size[cell]
     while n_rel:
         member_hidden = hidden[cell]
         n_hidden = np.bincount(rel_id, weights=member_hidden, minlength=n_rel)
-        hidden_sum = np.bincount(rel_id, weights=member_hidden * size[cell], minlength=n_rel)
-        target = (n_hidden == 1)[rel_id] & ~member_hidden
+        hidden_sum = np.bincount(rel_id, weights=member_hidden * cell_size, minlength=n_rel)
+        total_hidden = np.bincount(rel_id, weights=member_hidden & is_total, minlength=n_rel) > 0
+        # What the attacker derives as total − Σ published members (only while the total is published).
+        derivable = additive & has_total & ~total_hidden
+        derived = hidden_sum + leftover
+        one = n_hidden == 1
+        small = derivable & (derived >= 1) & (derived < MIN_CASES)
+        act = one | small
+        useless = (small & ~one)[rel_id] & ~is_total & (cell_size == 0)  # a hidden zero changes nothing
+        target = act[rel_id] & ~member_hidden & ~useless
         if not target.any():
             break
-        t_rel, t_cell, t_pref = rel_id[target], cell[target], pref[target]
+        t_rel, t_cell, t_pref, t_total = rel_id[target], cell[target], pref[target], is_total[target]
         t_size = size[t_cell]
-        too_small = (hidden_sum[t_rel] + t_size < MIN_CASES).astype(int)
+        base = np.where(derivable, derived, hidden_sum)[t_rel]
+        # Hiding an additive relation's total leaves nothing to derive, so it is never "too small".
+        too_small = ((base + t_size < MIN_CASES) & ~(t_total & additive[t_rel])).astype(int)
         is_zero = (t_size == 0).astype(int)
         # last key is primary: relation, then preference, zero, too small, size, id.
         order = np.lexsort((t_cell, t_size, too_small, is_zero, t_pref, t_rel))
         first = np.ones(len(order), dtype=bool)
         first[1:] = t_rel[order][1:] != t_rel[order][:-1]
         chooser, chosen = t_rel[order][first], t_cell[order][first]
-        # Several relations choose in the same round; a relation whose other member was just chosen
-        # by a lower-numbered relation is already protected, so its own choice is dropped (avoids
-        # needless suppression; the lowest relation always keeps its choice, so the loop progresses).
+        # Several relations choose in the same round; a relation already protected by a cell just chosen
+        # by a lower-numbered relation drops its own choice (avoids needless suppression; the lowest
+        # relation always keeps its choice, so the loop progresses). For rule 1 any such cell protects;
+        # for rule 2 only the total or members that lift the derivable total to ≥ 5.
         first_chooser = np.full(len(status), n_rel, dtype=np.int64)
         np.minimum.at(first_chooser, chosen, chooser)
-        covered = (first_chooser[cell] < rel_id) & (n_hidden == 1)[rel_id]
-        dropped = np.zeros(n_rel, dtype=bool)
-        dropped[rel_id[covered]] = True
-        chosen = chosen[~dropped[chooser]]
+        by_lower = first_chooser[cell] < rel_id
+        gain = np.bincount(rel_id, weights=by_lower * np.where(is_total, MIN_CASES, cell_size), minlength=n_rel)
+        covered = np.where(one, np.bincount(rel_id, weights=by_lower, minlength=n_rel) > 0,
+                           derived + gain >= MIN_CASES)
+        chosen = chosen[~(act & covered)[chooser]]
         hidden[chosen] = True
         added[chosen] = True
     return added
@@ -212,7 +298,7 @@ def apply_disclosure(frame: pd.DataFrame, *, secondary: bool = True) -> pd.DataF
     status, size = _primary(out, present)
     suppression = np.where(status == SUPPRESSED, PRIMARY, None).astype(object)
     if secondary:
-        added = _secondary(status, size, _relations(out, present))
+        added = _secondary(status, size, *_relations(out, present, size))
         status[added] = SUPPRESSED
         suppression[added] = SECONDARY
     out["status"] = status

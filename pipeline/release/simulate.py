@@ -4,6 +4,10 @@ WHY: disclosure control must be tested on data with the real structure — many 
 with 1–4 cases, län = Σ kommuner, Riket = Σ län, T = K + M + annat/okänt, and the cross-KPI identities
 of the catalogue (SUKF02 = U30751 / SUKF01, SUKF16 = SUKF01 M / (K + M + annat)) — before the dbt mart
 exists. Only aggregated, synthetic numbers; no case rows are created.
+
+Counts of events dated inside the period (opened/closed in the period) add up over quarters, so a
+year figure of those KPIs is the sum of that year's simulated quarters — the identity an attacker
+uses (year − published quarters = hidden quarter) must hold in the test data too.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def simulate_mart(periods: list[str], *, seed: int = 1, kommuner: list[str] | No
                 continue
             n = {g: int(rng.poisson(scale[m.kod] * factor * w)) for g, w in zip(GENDERS, (0.8, 0.2, 0.03), strict=True)}
             rows += _kommun_rows(rng, m.kod, period, n, None if m.kod in missing_population else population[m.kod])
-    kommun = pd.DataFrame(rows)
+    kommun = _years_as_sum_of_quarters(pd.DataFrame(rows))
     lan_of = {m.kod: m.lan_id for m in munis}
     kommun["lan"] = kommun["municipality"].map(lan_of)
     # Sum with min_count so one missing population makes the aggregate's population missing.
@@ -52,6 +56,26 @@ def simulate_mart(periods: list[str], *, seed: int = 1, kommuner: list[str] | No
     cells = pd.concat([kommun.drop(columns="lan").assign(municipality_type="K"),
                        lan.assign(municipality_type="L"), riket.assign(municipality_type="L")], ignore_index=True)
     return _finish(cells)
+
+
+def _years_as_sum_of_quarters(kommun: pd.DataFrame) -> pd.DataFrame:
+    """Year rows of period-dated KPIs := Σ of that year's quarter rows (denominator too, for shares)."""
+    from pipeline.keyfigures.disclosure import period_additive_kpis  # late: keyfigures imports nothing here
+
+    dated = set(period_additive_kpis())
+    is_year = kommun["period"].map(_period_type).eq("year")
+    quarters = kommun[~is_year & kommun["kpi"].isin(dated)].assign(year=lambda f: f["period"].str[:4])
+    keys = ["kpi", "municipality", "gender", "year"]
+    sums = quarters.groupby(keys, as_index=False).agg(
+        q_num=("numerator", "sum"), q_den=("denominator", lambda s: s.sum(min_count=1)))
+    years = kommun[is_year & kommun["kpi"].isin(dated)].assign(year=lambda f: f["period"])
+    years = years.merge(sums, on=keys, how="left")
+    has_quarters = years["q_num"].notna().to_numpy()
+    share = years["kpi"].map(lambda k: next(x.unit for x in KPIS if x.id == k) is Unit.PERCENT).to_numpy()
+    years.loc[has_quarters, "numerator"] = years.loc[has_quarters, "q_num"].astype("int64")
+    years.loc[has_quarters & share, "denominator"] = years.loc[has_quarters & share, "q_den"]
+    years = years.drop(columns=["year", "q_num", "q_den"])
+    return pd.concat([kommun[~(is_year & kommun["kpi"].isin(dated))], years], ignore_index=True)
 
 
 def _kommun_rows(rng: np.random.Generator, kod: str, period: str, n: dict[str, int],
