@@ -83,7 +83,7 @@ def main() -> int:
     t = time.perf_counter()
     subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--quiet", "--project-dir",
                     str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--vars",
-                    f'{{"release_period": "{quarters[-1]}"}}'], check=True, env=env)
+                    f'{{"release_period": "{quarters[-1]}"}}'], check=True, env=env, cwd=DBT_PROJECT_DIR)
     print(f"dbt build     {time.perf_counter() - t:.1f} s (all models + tests, stand-alone)")
 
     t = time.perf_counter()

@@ -168,6 +168,14 @@ def test_end_to_end_upload_quarterly_run_and_read_back(tmp_path, monkeypatch, ca
         assert data["count"] == 1 and data["values"][0]["period"] == "2025Q3"
         total = next(v for v in data["values"][0]["values"] if v["gender"] == "T")
         assert total["value"] == len(frames[("0114", "2025Q3")]) or total["status"] == ".."
+        # and the same figure through the real Kolada client, as a consumer would read it
+        import koladapy
+
+        api = koladapy.KoladaAPI(base_url=f"{base}/v3/", max_requests_per_second=1000)
+        yearly = api.get_values(kpi_id="SUKF01", municipality_id="0180", years=2025)
+        stockholm = {v["gender"]: v for v in yearly[0]["values"]}["T"]
+        open_2025 = frames[("0180", "2025Q3")]
+        assert stockholm["value"] == len(open_2025) and stockholm["status"] == ""
 
 
 def test_sukf_serve_subprocess(tmp_path):

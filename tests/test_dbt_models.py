@@ -15,7 +15,6 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import duckdb
 import oracle
 import pandas as pd
 import pytest
@@ -24,6 +23,7 @@ from pipeline.contract import dbt_render
 from pipeline.contract.dictionary import BY_NAME, Kind, municipalities
 from pipeline.contract.kpis import KPIS
 from pipeline.keyfigures.population import PopulationError, ensure_population_file, load_population_csv
+from pipeline.release.from_warehouse import read_key_figures
 from pipeline.settings import DBT_PROJECT_DIR, Paths
 from pipeline.staged.accepted import ensure_schema_file, write_accepted
 from pipeline.submission.generator import simulate_cases, synthetic_population
@@ -64,14 +64,6 @@ def run_dbt(data_dir: Path, tmp: Path, *args: str) -> subprocess.CompletedProces
     return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _read_mart(paths: Paths) -> pd.DataFrame:
-    con = duckdb.connect(str(paths.warehouse), read_only=True)
-    try:
-        return con.execute("select * from mart_key_figures").df()
-    finally:
-        con.close()
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(mart from dbt, oracle) for the same synthetic national-ish data set."""
@@ -100,7 +92,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Da
 
     result = run_dbt(paths.root, root, "build", "--vars", json.dumps({"release_period": RELEASE}))
     assert result.returncode == 0, result.stdout[-4000:]
-    return _read_mart(paths), oracle.key_figures(cases, population, RELEASE)
+    return read_key_figures(paths), oracle.key_figures(cases, population, RELEASE)
 
 
 def test_mart_has_exactly_the_oracles_rows(built: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -217,4 +209,4 @@ def test_first_run_without_submissions_builds_an_empty_mart(tmp_path: Path, monk
     ensure_population_file(paths)
     result = run_dbt(paths.root, tmp_path, "build")
     assert result.returncode == 0, result.stdout[-4000:]
-    assert _read_mart(paths).empty
+    assert read_key_figures(paths).empty
