@@ -96,6 +96,15 @@ def _print_summary(result: dict) -> None:
         print(f"  … och {len(issues) - 20} till (se rapporten: {sub['report_url']})")
 
 
+def _report_failure(exc: Exception, server: str) -> int:
+    """Say what went wrong (retries already happened in the session); exit code 2 for both commands."""
+    if isinstance(exc, ClientError):
+        print(f"Fel: {exc}", file=sys.stderr)
+    else:  # the exception text may carry URLs with parameters: name the kind of failure only
+        print(f"Fel: kunde inte nå {server}: {exc.__class__.__name__}", file=sys.stderr)
+    return 2
+
+
 def upload_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sukf upload", description="Ladda upp kvartalets fil och vänta på rapporten.")
     parser.add_argument("file", type=Path)
@@ -118,12 +127,8 @@ def upload_main(argv: list[str] | None = None) -> int:
             return 0
         print("Väntar på valideringsrapporten …", file=sys.stderr)
         result = wait_for_report(session, receipt, token, args.wait)
-    except ClientError as exc:
-        print(f"Fel: {exc}", file=sys.stderr)
-        return 2
-    except requests.RequestException as exc:
-        print(f"Fel: kunde inte nå {server}: {exc.__class__.__name__}", file=sys.stderr)
-        return 2
+    except (ClientError, requests.RequestException) as exc:
+        return _report_failure(exc, server)
     if result is None:
         print(f"Rapporten var inte klar inom {args.wait:.0f} s. Filen är mottagen; hämta rapporten senare: "
               f"{receipt['report_url']}", file=sys.stderr)
@@ -220,12 +225,8 @@ def pull_main(argv: list[str] | None = None) -> int:
         url += f"/year/{args.year}" if args.year else ""
         params = {} if args.release == "latest" else {"release": args.release}
         envelope = fetch_all(session, url, params)
-    except ClientError as exc:
-        print(f"Fel: {exc}", file=sys.stderr)
-        return 2
-    except requests.RequestException as exc:
-        print(f"Fel: kunde inte nå {server}: {exc.__class__.__name__}", file=sys.stderr)
-        return 2
+    except (ClientError, requests.RequestException) as exc:
+        return _report_failure(exc, server)
     if args.format == "json":
         text = json.dumps(envelope, ensure_ascii=False, indent=1) + "\n"
     else:
