@@ -58,7 +58,7 @@ def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str
     return sub
 
 
-def _landing_kommunkod(file: Path, meta: dict) -> str | None:
+def _landing_kommunkod(name: str, data: bytes, meta: dict) -> str | None:
     """Who sent a dropped file: the sidecar, else the rows' own kommunkod, else the file name.
 
     The content wins over the name (a name like ``rapport_2026.csv`` holds a valid kommunkod,
@@ -67,15 +67,15 @@ def _landing_kommunkod(file: Path, meta: dict) -> str | None:
     code = meta.get("kommunkod")
     if code in municipality_codes():
         return code
-    from_content = _kommunkod_in_content(file.read_bytes(), file.name)
+    from_content = _kommunkod_in_content(data, name)
     if from_content:
         return from_content
-    names = [m.group(1) for m in _KOMMUN_IN_NAME.finditer(file.name) if m.group(1) in municipality_codes()]
+    names = [m.group(1) for m in _KOMMUN_IN_NAME.finditer(name) if m.group(1) in municipality_codes()]
     return names[0] if len(names) == 1 else None
 
 
 def _kommunkod_in_content(data: bytes, name: str) -> str | None:
-    """Last resort for an anonymous drop: the single known kommunkod the rows carry."""
+    """For a drop without sidecar: the single known kommunkod the rows carry, if there is one."""
     from pipeline.submission.reading import UnreadableFile, read_submission
 
     try:
@@ -110,9 +110,10 @@ def ingest_landing(paths: Paths | None = None, period: str | None = None) -> lis
     for quarter, file in landing_files(paths, period):
         sidecar = file.with_name(file.name + ".meta.json")
         meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+        data = file.read_bytes()
         sub = ingest_bytes(
-            file.read_bytes(), original_name=meta.get("original_name", file.name), period=quarter,
-            kommunkod=_landing_kommunkod(file, meta), source=meta.get("source", "landing"), paths=paths,
+            data, original_name=meta.get("original_name", file.name), period=quarter,
+            kommunkod=_landing_kommunkod(file.name, data, meta), source=meta.get("source", "landing"), paths=paths,
         )
         received.append(sub)
         file.unlink()
