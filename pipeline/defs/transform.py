@@ -19,6 +19,7 @@ from dagster_dbt.dbt_project import using_dagster_dev
 from pipeline.defs.partitions import quarter_partitions
 from pipeline.settings import DBT_PROJECT_DIR, data_dir
 
+# profiles.yml and the sources read SUKF_DATA_DIR; dbt (parse here, build in runs) inherits it.
 os.environ.setdefault("SUKF_DATA_DIR", str(data_dir()))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
