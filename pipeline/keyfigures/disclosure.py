@@ -237,7 +237,7 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
 
 
 def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
-               relations: pd.DataFrame) -> np.ndarray:
+               relations: pd.DataFrame, forced: np.ndarray) -> np.ndarray:
     """Suppress until no relation has exactly one unknown cell and no published total leaves a derivable
     hidden total of 1–4 cases; returns the mask of new suppressions."""
     rel_id, cell, pref, is_total = (members[c].to_numpy() for c in ("rel", "cell", "pref", "total"))
@@ -259,7 +259,7 @@ def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
         small = derivable & (derived >= 1) & (derived < MIN_CASES)
         act = one | small
         useless = (small & ~one)[rel_id] & ~is_total & (cell_size == 0)  # a hidden zero changes nothing
-        target = act[rel_id] & ~member_hidden & ~useless
+        target = act[rel_id] & ~member_hidden & ~useless & ~forced[cell]
         if not target.any():
             break
         t_rel, t_cell, t_pref, t_total = rel_id[target], cell[target], pref[target], is_total[target]
@@ -289,16 +289,85 @@ def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
     return added
 
 
-def apply_disclosure(frame: pd.DataFrame, *, secondary: bool = True) -> pd.DataFrame:
-    """Primary + secondary suppression; returns the completed frame with ``status`` and ``suppression``.
+def complete_years(periods: pd.Series) -> set[str]:
+    """Years whose Q4 is in the data: only these are published as years (a year-to-date value of an
+    incomplete year would be differenced by the next vintage: YTD after Q3 − YTD after Q2 = Q3's cases)."""
+    text = set(periods.astype(str))
+    return {p for p in text if len(p) == 4 and f"{p}Q4" in text}
 
-    ``secondary=False`` exists only so the tests can prove that primary suppression alone leaks.
+
+def table_design(out: pd.DataFrame) -> np.ndarray:
+    """Which cells are published at all (docs/DISCLOSURE.md, "Tabellplan").
+
+    * kommun: complete years, totals (T) only; SUKF16 (share of men) not at all. At kommun level men
+      and annat/okänt kön are a handful of cases a year almost everywhere (median 1 man per kommun and
+      year), so K and M would be hidden nearly always and T − K would reveal the rest.
+    * län and Riket: complete years and every quarter, T/K/M.
+    * no year-to-date values.
     """
-    out, present = _complete(frame)
+    years = complete_years(out["period"])
+    is_year = out["period_type"].eq("year").to_numpy()
+    full_year = out["period"].astype(str).isin(years).to_numpy()
+    kommun = out["municipality_type"].eq("K").to_numpy()
+    total = out["gender"].eq("T").to_numpy()
+    men_share = out["kpi"].eq(SHARE_OF_MEN_KPI).to_numpy()
+    kommun_cell = kommun & is_year & full_year & total & ~men_share
+    region_cell = ~kommun & (~is_year | full_year)
+    return kommun_cell | region_cell
+
+
+def _facts(out: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(forced, revised) masks from earlier vintages.
+
+    forced: published before with the same (rounded) value — a fact the intruder keeps, so hiding it now
+    protects nothing; it is published again and never chosen as a secondary.
+    revised: published before with another value whose implied case count moved by 1–4 (a resubmission
+    of a small municipality): the difference between the vintages would reveal the revised cases, so the
+    new value is hidden (as primary) and protected like any other.
+    """
+    forced = np.zeros(len(out), dtype=bool)
+    revised = np.zeros(len(out), dtype=bool)
+    if previous is None or previous.empty:
+        return forced, revised
+    old = previous[previous["status"].eq(PUBLISHED)].copy()
+    old["old"] = pd.to_numeric(old["value"], errors="coerce")
+    old = old.dropna(subset=["old"]).astype({"period": str})
+    keyed = out[KEY].astype({"period": str}).reset_index(drop=True).assign(_row=np.arange(len(out)))
+    joined = keyed.merge(old[KEY + ["old"]], on=KEY, how="inner")
+    if joined.empty:
+        return forced, revised
+    rows = joined["_row"].to_numpy()
+    new = pd.to_numeric(out["value"], errors="coerce").to_numpy(dtype=float)[rows]
+    same = np.isclose(np.round(new, 1), joined["old"].to_numpy(dtype=float), atol=1e-9)
+    units = out["kpi"].iloc[rows].map(lambda k: BY_ID[k].unit if k in BY_ID else Unit.COUNT).to_numpy()
+    den = pd.to_numeric(out["denominator"], errors="coerce").to_numpy(dtype=float)[rows]
+    delta = np.abs(new - joined["old"].to_numpy(dtype=float))
+    cases = np.where(units == Unit.RATE, delta * np.nan_to_num(den) / 10_000, delta)
+    counted = (units == Unit.COUNT) | (units == Unit.RATE)
+    np.logical_or.at(forced, rows, same)
+    np.logical_or.at(revised, rows, ~same & counted & (np.round(cases) >= 1) & (np.round(cases) < MIN_CASES))
+    forced &= ~revised
+    return forced, revised
+
+
+def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = None,
+                     secondary: bool = True) -> pd.DataFrame:
+    """The published table of ``figures`` (all periods of the national data set): the table design,
+    primary + secondary suppression, protected against the earlier vintages in ``previous``.
+
+    ``previous``: every cell published before (kpi, municipality, period, gender, value, status, …).
+    ``secondary=False`` exists only so the tests can prove that primary suppression alone leaks.
+    Returns the design's cells with ``status`` and ``suppression``; deterministic.
+    """
+    out, present = _complete(figures)
+    keep = table_design(out)
+    out, present = out[keep].reset_index(drop=True), present[keep]
     status, size = _primary(out, present)
+    forced, revised = _facts(out, previous)
+    status[revised & (status == PUBLISHED)] = SUPPRESSED
     suppression = np.where(status == SUPPRESSED, PRIMARY, None).astype(object)
     if secondary:
-        added = _secondary(status, size, *_relations(out, present, size))
+        added = _secondary(status, size, *_relations(out, present, size), forced)
         status[added] = SUPPRESSED
         suppression[added] = SECONDARY
     out["status"] = status
@@ -307,11 +376,36 @@ def apply_disclosure(frame: pd.DataFrame, *, secondary: bool = True) -> pd.DataF
     return out
 
 
-def suppression_summary(figures: pd.DataFrame) -> dict[str, int]:
-    """Counts for the release note: published, primary, secondary, missing cells."""
-    return {
+def level_of(frame: pd.DataFrame) -> pd.Series:
+    """Publication level of each cell: kommun/län/riket × år/kvartal (for the information-loss report)."""
+    region = np.where(frame["municipality"].astype(str).eq(RIKET_ID), "riket",
+                      np.where(frame["municipality_type"].eq("K"), "kommun", "län"))
+    period = np.where(frame["period_type"].eq("year"), "år", "kvartal")
+    return pd.Series([f"{r}/{p}" for r, p in zip(region, period, strict=True)], index=frame.index)
+
+
+def suppression_summary(figures: pd.DataFrame) -> dict:
+    """Counts and information loss for the manifest and Dagster metadata.
+
+    ``loss``: per level (kommun/år, län/kvartal, …) and KPI, the share of submitted cells (status not
+    ``-``) hidden by primary and by secondary suppression — the price of the protection, per release.
+    """
+    summary: dict = {
         "published": int((figures["status"] == PUBLISHED).sum()),
         "primary": int((figures["suppression"] == PRIMARY).sum()),
         "secondary": int((figures["suppression"] == SECONDARY).sum()),
         "missing": int((figures["status"] == MISSING).sum()),
     }
+    live = figures[figures["status"] != MISSING]
+    if live.empty:
+        summary["loss"] = {}
+        return summary
+    frame = pd.DataFrame({"level": level_of(live), "kpi": live["kpi"],
+                          "primary": live["suppression"].eq(PRIMARY), "secondary": live["suppression"].eq(SECONDARY)})
+    loss: dict[str, dict[str, dict[str, float]]] = {}
+    for (level, kpi), group in frame.groupby(["level", "kpi"], sort=True):
+        loss.setdefault(level, {})[kpi] = {"cells": int(len(group)),
+                                           "primary": round(float(group["primary"].mean()), 4),
+                                           "secondary": round(float(group["secondary"].mean()), 4)}
+    summary["loss"] = loss
+    return summary

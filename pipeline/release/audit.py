@@ -1,0 +1,581 @@
+"""Independent disclosure audit: an intruder's interval (LP) attack on everything ever published.
+
+WHY a separate module that shares no code with ``pipeline.keyfigures.disclosure``: the audit is the
+gate of the publish step. If suppression and audit used the same model of "what the public knows", a
+mistake in that model would be made once and pass silently; written twice, from the public KPI
+definitions only, a mistake has to be made twice in the same way. The audit reads nothing but the
+published cells (as the public reads them, values rounded to one decimal), the public population and
+the public catalogue in ``pipeline.contract.kpis``.
+
+The intruder's model (a linear programme over counts of cases):
+
+* Quantities are counts of cases of a condition of the catalogue in one region × period × gender
+  (T, K, M and X = annat/okänt, which is no published cell). Every count/rate KPI's numerator is a
+  quantity; so is the other side of every share whose numerator or denominator is one, because
+  share × published denominator gives it (SUKF02 = U30751/SUKF01, SUKF10, SUKF03); SUKF16 adds the
+  count of kön 3 (its denominator is K + M + kön 3 of SUKF01).
+* Published cells: a count fixes its quantity; a rate gives its count within the rounding interval
+  (population is public); a linked share gives (s ± 0.05) % × denominator ≥/≤ numerator.
+* Public identities: T = K + M + X; every quantity ≤ the number of current cases (all are subsets of
+  them); a share's numerator ≤ its denominator; kön 3 ≤ X; län = Σ its submitted kommuner; Riket =
+  Σ län; year = Σ its quarters for counts of events dated in the period, and for current cases every
+  quarter ≤ year ≤ Σ quarters.
+* Releases: every vintage is its own set of variables; the difference of one cell between
+  consecutive vintages is a quantity (a year-to-date value differenced, a resubmission's revision).
+  With ``revised`` (which kommuner resubmitted, public in the manifest) the cells of every other kommun
+  are the same variable in both vintages.
+
+Sensitive quantities examined: every unknown quantity above, the sum of the unknown members of every
+additive relation, den − num of linked shares, and every cross-vintage difference. The criterion
+(KEY_FIGURES.md): a quantity whose feasible interval meets 1–4 must span ≥ 5 integers and contain 0
+or a value ≥ 5 (for a difference: 0 or a magnitude ≥ 5). The LP relaxation is the intruder's tool, as
+in τ-ARGUS's audit; each target is first tried against a few random-direction solutions (inner
+bounds, cheap), and only targets those cannot clear are solved exactly (min and max).
+
+A finding never carries the bounds themselves: the reason is stated without revealing a small number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from pipeline.contract.dictionary import RIKET_ID, municipalities
+from pipeline.contract.kpis import KPIS, Unit
+
+GENDERS = ("T", "K", "M", "X")
+ALL_CASES = "true"
+KON3 = "kön 3"
+BIG = 1e7
+"""Upper bound on any count (keeps every LP bounded; far above any real count)."""
+EPS = 1e-6
+WITNESSES = 12
+
+_COUNTED = {k.id: k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
+_COUNT_QTYS = set(_COUNTED.values())
+_LINKED: dict[str, tuple[str, str]] = {}
+_SHARE_OF_MEN: set[str] = set()
+for _k in KPIS:
+    if _k.unit is not Unit.PERCENT or _k.denominator is None:
+        continue
+    if _k.numerator == "kon = '2'" and _k.denominator == "kon in ('1', '2', '3')":
+        _SHARE_OF_MEN.add(_k.id)  # M / (K + M + kön 3) of all current cases
+    elif _k.numerator in _COUNT_QTYS or _k.denominator in _COUNT_QTYS:
+        _LINKED[_k.id] = (_k.numerator, _k.denominator)
+QUANTITIES = sorted(_COUNT_QTYS | {q for pair in _LINKED.values() for q in pair})
+_NAME: dict[str, str] = {}
+for _k in KPIS:
+    for _q, _role in ((_k.numerator, "täljare"), (_k.denominator, "nämnare")):
+        if _q in QUANTITIES and _q not in _NAME:
+            _NAME[_q] = f"{_k.id} {_role}"
+
+
+def _dated(q: str) -> bool:
+    return "opened_in_period" in q or "closed_in_period" in q
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One quantity the intruder can narrow down too far. Never carries the value or its bounds."""
+
+    vintage: int
+    quantity: str
+    municipality: str
+    period: str
+    gender: str
+    relation: str
+    reason: str
+
+    def message(self) -> str:
+        return (f"Röjanderisk i version {self.vintage}: {self.quantity} för {self.municipality} {self.period} "
+                f"kön {self.gender} ({self.reason}) via {self.relation}.")
+
+
+class _Lp:
+    """Variables with bounds, sparse rows lo ≤ a·x ≤ hi, each row labelled with its relation."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple, int] = {}
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.rows: list[tuple[dict[int, float], float, float, str]] = []
+
+    def var(self, key: tuple) -> int:
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.lb)
+            self.lb.append(0.0)
+            self.ub.append(BIG)
+        return i
+
+    def bound(self, i: int, lo: float, hi: float) -> None:
+        lo, hi = math.ceil(lo - EPS), math.floor(hi + EPS)  # counts are integers
+        self.lb[i], self.ub[i] = max(self.lb[i], lo), min(self.ub[i], hi)
+
+    def row(self, coef: dict[int, float], lo: float, hi: float, label: str) -> None:
+        self.rows.append((coef, lo, hi, label))
+
+
+def _population(population: pd.DataFrame | None) -> dict[tuple[str, int, str], float]:
+    if population is None or population.empty:
+        return {}
+    return {(str(k), int(y), str(g)): float(p) for k, y, g, p in
+            zip(population["kommunkod"], population["year"], population["gender"], population["population"],
+                strict=True)}
+
+
+def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict[str, str]) -> None:
+    cells = cells.assign(period=cells["period"].astype(str), municipality=cells["municipality"].astype(str))
+    cells = cells[cells["status"].isin(["", "..", "-"])]
+    live = cells[cells["status"] != "-"]
+    modelled = set(zip(live["municipality"], live["period"], strict=True))
+    periods = sorted({p for _, p in modelled})
+    kommuner_at: dict[str, list[str]] = defaultdict(list)
+    regions_at: dict[str, list[str]] = defaultdict(list)
+    for region, period in sorted(modelled):
+        regions_at[period].append(region)
+        if region in lan_of:
+            kommuner_at[period].append(region)
+
+    def x(q: str, region: str, period: str, g: str) -> int:
+        return lp.var((v, q, region, period, g))
+
+    for region, period in sorted(modelled):  # structure of every modelled region × period
+        for q in QUANTITIES:
+            lp.row({x(q, region, period, "T"): 1, x(q, region, period, "K"): -1, x(q, region, period, "M"): -1,
+                    x(q, region, period, "X"): -1}, 0, 0, "T = K + M + annat/okänt")
+            for g in GENDERS:
+                if q != ALL_CASES:
+                    lp.row({x(q, region, period, g): 1, x(ALL_CASES, region, period, g): -1}, -BIG, 0,
+                           "delmängd av aktuella ärenden")
+        for num, den in _LINKED.values():
+            for g in GENDERS:
+                lp.row({x(num, region, period, g): 1, x(den, region, period, g): -1}, -BIG, 0,
+                       "täljare ≤ nämnare")
+        if _SHARE_OF_MEN:
+            lp.row({x(KON3, region, period, "T"): 1, x(ALL_CASES, region, period, "X"): -1}, -BIG, 0,
+                   "kön 3 ≤ annat/okänt")
+
+    for period in periods:  # geography
+        members: dict[str, list[str]] = defaultdict(list)
+        for kod in kommuner_at[period]:
+            members[lan_of[kod]].append(kod)
+        lans = [r for r in regions_at[period] if r not in lan_of and r != RIKET_ID]
+        for q in QUANTITIES:
+            for g in GENDERS:
+                for lan in lans:
+                    if members.get(lan):
+                        coef = {x(q, lan, period, g): 1.0}
+                        coef.update({x(q, k, period, g): -1.0 for k in members[lan]})
+                        lp.row(coef, 0, 0, "län = Σ kommuner")
+                if (RIKET_ID, period) in modelled and lans:
+                    coef = {x(q, RIKET_ID, period, g): 1.0}
+                    coef.update({x(q, lan, period, g): -1.0 for lan in lans})
+                    lp.row(coef, 0, 0, "Riket = Σ län")
+
+    by_region_year: dict[tuple[str, str], list[str]] = defaultdict(list)  # periods
+    for region, period in modelled:
+        by_region_year[(region, period[:4])].append(period)
+    for (region, year), ps in sorted(by_region_year.items()):
+        quarters = sorted(p for p in ps if p != year)
+        if year not in ps or not quarters:
+            continue
+        complete = len(quarters) == 4
+        for q in QUANTITIES:
+            for g in GENDERS:
+                y = x(q, region, year, g)
+                if _dated(q):
+                    coef = {y: 1.0, **{x(q, region, p, g): -1.0 for p in quarters}}
+                    lp.row(coef, 0, 0 if complete else BIG, "år = Σ kvartal")
+                elif q == ALL_CASES:
+                    for p in quarters:
+                        lp.row({x(q, region, p, g): 1, y: -1}, -BIG, 0, "kvartal ≤ år")
+                    if complete:
+                        lp.row({y: 1.0, **{x(q, region, p, g): -1.0 for p in quarters}}, -BIG, 0, "år ≤ Σ kvartal")
+
+    def population_of(region: str, period: str, g: str) -> float | None:
+        year = int(period[:4])
+        if region in lan_of:
+            members = [region]
+        else:
+            scope = [k for k in kommuner_at[period]] or [k for k in kommuner_at.get(str(year), [])]
+            if not scope:
+                scope = list(lan_of)
+            members = [k for k in scope if region == RIKET_ID or lan_of[k] == region]
+        values = [pop.get((k, year, "T" if g == "T" else g)) for k in members]
+        if not values or any(p is None for p in values):
+            return None
+        return float(sum(values))
+
+    published = live[live["status"] == ""]
+    for kpi, region, period, g, value in zip(published["kpi"], published["municipality"], published["period"],
+                                             published["gender"], published["value"], strict=True):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        value = float(value)
+        if kpi in _COUNTED:
+            i = x(_COUNTED[kpi], region, period, g)
+            unit = next(k.unit for k in KPIS if k.id == kpi)
+            if unit is Unit.COUNT:
+                lp.bound(i, value, value)
+            else:
+                p = population_of(region, period, g)
+                if p:
+                    lp.bound(i, (value - 0.05) * p / 10_000, (value + 0.05) * p / 10_000)
+        elif kpi in _LINKED:
+            num, den = _LINKED[kpi]
+            n, d = x(num, region, period, g), x(den, region, period, g)
+            lp.row({n: 1.0, d: -(value + 0.05) / 100}, -BIG, 0, f"{kpi} × nämnare")
+            lp.row({n: 1.0, d: -(value - 0.05) / 100}, 0, BIG, f"{kpi} × nämnare")
+        elif kpi in _SHARE_OF_MEN:
+            n = x(ALL_CASES, region, period, "M")
+            den = {x(ALL_CASES, region, period, "K"): 1.0, n: 1.0, x(KON3, region, period, "T"): 1.0}
+            hi = {i: -c * (value + 0.05) / 100 for i, c in den.items()}
+            lo = {i: -c * (value - 0.05) / 100 for i, c in den.items()}
+            hi[n] += 1.0
+            lo[n] += 1.0
+            lp.row(hi, -BIG, 0, f"{kpi} (män av K + M + kön 3)")
+            lp.row(lo, 0, BIG, f"{kpi} (män av K + M + kön 3)")
+
+
+@dataclass
+class _Target:
+    coef: dict[int, float]
+    signed: bool
+    vintage: int
+    quantity: str
+    region: str
+    period: str
+    gender: str
+    relation: str
+
+
+def _criterion(lo: float, hi: float, signed: bool) -> str | None:
+    """None when protected; else a reason in Swedish that reveals no number."""
+    lo_i, hi_i = math.ceil(lo - EPS), math.floor(hi + EPS)
+    touches = lo_i <= 4 and hi_i >= 1 or (signed and lo_i <= -1 and hi_i >= -4)
+    if not touches:
+        return None
+    if hi_i == lo_i:
+        return "exakt beräkningsbar"
+    if hi_i - lo_i < 4:
+        return "intervallet spänner färre än 5 heltal"
+    if not (lo_i <= 0 <= hi_i or hi_i >= 5 or (signed and lo_i <= -5) or (not signed and lo_i <= 0)):
+        return "intervallet innehåller varken 0 eller ett värde ≥ 5"
+    return None
+
+
+def _inner_protected(lo: float, hi: float, signed: bool) -> bool:
+    lo_i, hi_i = math.ceil(lo - EPS), math.floor(hi + EPS)
+    return hi_i - lo_i >= 4 and (lo_i <= 0 <= hi_i or hi_i >= 5 or (signed and lo_i <= -5)
+                                 or (not signed and lo_i <= 0))
+
+
+def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = None, *,
+          revised: Sequence[Collection[str]] | None = None) -> list[Finding]:
+    """Every quantity in ``vintages`` (oldest first, the candidate last) that the intruder pins down.
+
+    ``revised[i]`` (optional) lists the kommuner that resubmitted between vintage i−1 and i; all other
+    kommuner's cells are then known to the intruder to be unchanged. An empty list means no finding:
+    publishing is allowed.
+    """
+    lan_of = {m.kod: m.lan_id for m in municipalities()}
+    pop = _population(population)
+    lp = _Lp()
+    for v, cells in enumerate(vintages):
+        _build_vintage(lp, v, cells, pop, lan_of)
+    if revised is not None:
+        for v in range(1, len(vintages)):
+            changed = set(revised[v]) if v < len(revised) else set()
+            for key, i in list(lp.index.items()):
+                if key[0] == v and key[2] in lan_of and key[2] not in changed:
+                    j = lp.index.get((v - 1, *key[1:]))
+                    if j is not None:
+                        lp.row({i: 1.0, j: -1.0}, 0, 0, "oförändrad kommun mellan versioner")
+    lb, ub = _presolve(lp)
+    if (lb > ub + EPS).any():
+        return [Finding(len(vintages) - 1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
+                        "de publicerade värdena är inbördes motsägelsefulla")]
+    targets = _targets(lp, len(vintages), lb, ub)
+    return _solve(lp, lb, ub, targets)
+
+
+def _presolve(lp: _Lp) -> tuple[np.ndarray, np.ndarray]:
+    """Bound propagation: a row with one unknown bounds it (rounded to integers, counts are whole), which
+    may fix it and make further rows single. Only tightens what the intruder can derive anyway; it keeps
+    the LPs small (a published T, K and M fix X without any solve)."""
+    lb, ub = np.array(lp.lb, dtype=float), np.array(lp.ub, dtype=float)
+    active = list(range(len(lp.rows)))
+    changed = True
+    while changed:
+        changed = False
+        keep = []
+        for r in active:
+            coef, lo, hi, _ = lp.rows[r]
+            unknown = [i for i in coef if lb[i] < ub[i]]
+            if len(unknown) > 1:
+                keep.append(r)
+                continue
+            if not unknown:
+                continue
+            i = unknown[0]
+            rest = sum(c * lb[j] for j, c in coef.items() if j != i)
+            c = coef[i]
+            a, b = (lo - rest) / c, (hi - rest) / c
+            if c < 0:
+                a, b = b, a
+            new_lo = max(lb[i], math.ceil(a - EPS)) if a > -BIG / 2 else lb[i]
+            new_hi = min(ub[i], math.floor(b + EPS)) if b < BIG / 2 else ub[i]
+            if new_lo != lb[i] or new_hi != ub[i]:
+                lb[i], ub[i] = new_lo, new_hi
+                changed = True
+            if lb[i] < ub[i]:
+                keep.append(r)  # still a bound row; kept so the LP sees it (cheap)
+        active = keep
+    return lb, ub
+
+
+def _describe(lp: _Lp) -> tuple[dict[int, tuple], dict[int, set[str]]]:
+    key_of = {i: k for k, i in lp.index.items()}
+    relations: dict[int, set[str]] = defaultdict(set)
+    for coef, _, _, label in lp.rows:
+        for i in coef:
+            relations[i].add(label)
+    return key_of, relations
+
+
+def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_Target]:
+    key_of, relations = _describe(lp)
+    fixed = lb >= ub
+    targets = []
+    for i, (v, q, region, period, g) in key_of.items():
+        if not fixed[i]:
+            targets.append(_Target({i: 1.0}, False, v, _NAME.get(q, q), region, period, g,
+                                   "; ".join(sorted(relations[i]))))
+    for coef, lo, hi, label in lp.rows:  # the unknown part of every additive identity
+        if lo != hi or label not in ("T = K + M + annat/okänt", "län = Σ kommuner", "Riket = Σ län", "år = Σ kvartal"):
+            continue
+        free = {i: -c for i, c in coef.items() if c < 0 and not fixed[i]}
+        if len(free) >= 2:
+            total = next(i for i, c in coef.items() if c > 0)
+            v, q, region, period, g = key_of[total]
+            targets.append(_Target(free, False, v, _NAME.get(q, q), region, period, g,
+                                   f"summan av dolda delar i {label}"))
+    for v in range(n_vintages):  # complements of linked shares: den − num
+        for kpi, (num, den) in _LINKED.items():
+            for (vv, q, region, period, g), i in list(lp.index.items()):
+                if vv != v or q != den:
+                    continue
+                j = lp.index.get((v, num, region, period, g))
+                if j is not None:
+                    targets.append(_Target({i: 1.0, j: -1.0}, False, v, f"{kpi} nämnare − täljare", region, period,
+                                           g, f"{kpi}: andel × nämnare"))
+    for (v, q, region, period, g), i in lp.index.items():  # differences between consecutive vintages
+        if v == 0:
+            continue
+        j = lp.index.get((v - 1, q, region, period, g))
+        if j is not None:
+            targets.append(_Target({i: 1.0, j: -1.0}, True, v, f"ändring av {_NAME.get(q, q)}", region, period, g,
+                                   "skillnad mellan versioner"))
+    return targets
+
+
+def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target]) -> list[Finding]:
+    n = len(lb)
+    free = lb < ub
+    # Rows as a sparse matrix; fixed variables move into the row bounds.
+    r_idx, c_idx, vals, row_lo, row_hi = [], [], [], [], []
+    for r, (coef, lo, hi, _) in enumerate(lp.rows):
+        for i, c in coef.items():
+            r_idx.append(r)
+            c_idx.append(i)
+            vals.append(c)
+        row_lo.append(lo)
+        row_hi.append(hi)
+    a = csr_matrix((vals, (r_idx, c_idx)), shape=(len(lp.rows), n))
+    shift = a @ np.where(free, 0.0, lb)
+    row_lo_arr, row_hi_arr = np.array(row_lo) - shift, np.array(row_hi) - shift
+    a_free = a[:, np.flatnonzero(free)].tocsr()
+    free_ids = np.flatnonzero(free)
+    local = np.full(n, -1)
+    local[free_ids] = np.arange(len(free_ids))
+    # Components of the free variables: two variables are linked when a row contains both.
+    incidence = a_free.copy()
+    incidence.data[:] = 1
+    graph = (incidence.T @ incidence).tocsr()
+    n_comp, comp = connected_components(graph, directed=False) if len(free_ids) else (0, np.array([], int))
+    rows_of: dict[int, list[int]] = defaultdict(list)
+    coo = a_free.tocoo()
+    seen_row: set[int] = set()
+    for r, c in zip(coo.row, coo.col, strict=True):
+        if r not in seen_row:
+            seen_row.add(r)
+            rows_of[int(comp[c])].append(int(r))
+    # Rows without free variables must hold for the published values (else the files contradict).
+    constant_rows = np.setdiff1d(np.arange(a.shape[0]), np.fromiter(seen_row, int, len(seen_row)))
+    findings: list[Finding] = []
+    if len(constant_rows) and ((row_lo_arr[constant_rows] > EPS).any() or (row_hi_arr[constant_rows] < -EPS).any()):
+        findings.append(Finding(-1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
+                                "de publicerade värdena uppfyller inte de offentliga sambanden"))
+    by_comp: dict[int, list[tuple[int, dict[int, float]]]] = defaultdict(list)
+    constants = np.zeros(len(targets))
+    for t, target in enumerate(targets):
+        parts: dict[int, dict[int, float]] = defaultdict(dict)
+        for i, c in target.coef.items():
+            if free[i]:
+                parts[int(comp[local[i]])][int(local[i])] = c
+            else:
+                constants[t] += c * lb[i]
+        for k, part in parts.items():
+            by_comp[k].append((t, part))
+    comp_targets: dict[int, list[int]] = defaultdict(list)
+    for k, items in by_comp.items():
+        for t, _ in items:
+            comp_targets[t].append(k)
+    solvers: dict[int, tuple[highspy.Highs, np.ndarray]] = {}
+    inner_lo: dict[tuple[int, int], float] = {}
+    inner_hi: dict[tuple[int, int], float] = {}
+    for k in sorted(by_comp):
+        cols = np.flatnonzero(comp == k)
+        rows = np.array(sorted(rows_of[k]), dtype=int)
+        h = _highs(a_free[rows][:, cols], row_lo_arr[rows], row_hi_arr[rows], lb[free_ids[cols]], ub[free_ids[cols]])
+        position = np.full(len(free_ids), -1)
+        position[cols] = np.arange(len(cols))
+        solvers[k] = (h, position)
+        if not _spread(h, position, by_comp[k], k, inner_lo, inner_hi, [targets[t].signed for t, _ in by_comp[k]]):
+            findings.append(Finding(-1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
+                                    "de publicerade värdena uppfyller inte de offentliga sambanden"))
+    undecided = []
+    for t, target in enumerate(targets):
+        ks = comp_targets.get(t, [])
+        if not ks:
+            reason = _criterion(constants[t], constants[t], target.signed)
+            if reason:
+                findings.append(_finding(target, reason))
+            continue
+        if any((t, k) not in inner_lo for k in ks):
+            continue  # infeasible component, reported above
+        lo = constants[t] + sum(inner_lo[(t, k)] for k in ks)
+        hi = constants[t] + sum(inner_hi[(t, k)] for k in ks)
+        if not _inner_protected(lo, hi, target.signed):
+            undecided.append(t)
+    parts_of = {t: dict(by_comp_items) for t, by_comp_items in _parts(by_comp).items()}
+    for t in undecided:
+        target = targets[t]
+        lo = hi = constants[t]
+        for k, part in parts_of[t].items():
+            h, position = solvers[k]
+            low, high = _optimum(h, position, part, minimise=True), _optimum(h, position, part, minimise=False)
+            if low is None or high is None:
+                lo, hi = math.nan, math.nan
+                break
+            lo, hi = lo + low, hi + high
+        reason = "LP-attacken kunde inte lösas" if math.isnan(lo) else _criterion(lo, hi, target.signed)
+        if reason:
+            findings.append(_finding(target, reason))
+    return findings
+
+
+def _parts(by_comp: dict[int, list[tuple[int, dict[int, float]]]]) -> dict[int, list[tuple[int, dict[int, float]]]]:
+    out: dict[int, list[tuple[int, dict[int, float]]]] = defaultdict(list)
+    for k, items in by_comp.items():
+        for t, part in items:
+            out[t].append((k, part))
+    return out
+
+
+def _finding(target: _Target, reason: str) -> Finding:
+    return Finding(target.vintage, target.quantity, target.region, target.period, target.gender, target.relation,
+                   reason)
+
+
+def _highs(a: csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> highspy.Highs:
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("presolve", "off")  # keep the basis between objectives: warm starts, not cold solves
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("simplex_strategy", 4)  # primal: a new objective keeps the last basis feasible
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = np.zeros(a.shape[1])
+    lp.col_lower_, lp.col_upper_ = lb.astype(float), ub.astype(float)
+    lp.row_lower_, lp.row_upper_ = row_lo.astype(float), row_hi.astype(float)
+    csc = a.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    h.passModel(lp)
+    return h
+
+
+def _run(h: highspy.Highs, cost: np.ndarray) -> np.ndarray | None:
+    h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost.astype(float))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.array(h.getSolution().col_value)
+
+
+def _spread(h: highspy.Highs, position: np.ndarray, items: list[tuple[int, dict[int, float]]], k: int,
+            inner_lo: dict, inner_hi: dict, signed: list[bool]) -> bool:
+    """Inner bounds of every target part from feasible points: each round pushes the targets not yet
+    shown to be protected towards their minimum or maximum (alternating), all in one LP. Any feasible
+    point is a value the intruder cannot exclude, so the spread of these points can only understate the
+    interval; targets still narrow afterwards get an exact min/max. Returns False if infeasible."""
+    n = h.getNumCol()
+    rng = np.random.default_rng(k)
+    cols = [np.array([position[i] for i in part]) for _, part in items]
+    coefs = [np.array(list(part.values())) for _, part in items]
+    lo = np.full(len(items), np.inf)
+    hi = np.full(len(items), -np.inf)
+    open_ = np.ones(len(items), dtype=bool)
+    stale = 0
+    for w in range(WITNESSES + 24):
+        if w == 0:
+            cost = np.zeros(n)
+        elif w < 3:
+            cost = np.full(n, 1.0 if w == 1 else -1.0)
+        else:
+            cost = np.zeros(n)
+            direction = rng.choice([-1.0, 1.0], size=len(items))
+            for j in np.flatnonzero(open_):
+                need_low, need_high = lo[j] > 0, hi[j] < lo[j] + 4 or hi[j] < 5
+                d = 1.0 if need_low and not need_high else -1.0 if need_high and not need_low else direction[j]
+                np.add.at(cost, cols[j], d * coefs[j])
+        point = _run(h, cost)
+        if point is None:
+            if w == 0:
+                return False
+            continue
+        values = np.array([float(point[c] @ v) for c, v in zip(cols, coefs, strict=True)])
+        before = int(open_.sum())
+        lo, hi = np.minimum(lo, values), np.maximum(hi, values)
+        open_ = np.array([not _inner_protected(a, b, s) for a, b, s in zip(lo, hi, signed, strict=True)])
+        stale = stale + 1 if int(open_.sum()) == before else 0
+        if not open_.any() or (w >= WITNESSES and stale >= 3):
+            break
+    for j, (t, _) in enumerate(items):
+        inner_lo[(t, k)], inner_hi[(t, k)] = float(lo[j]), float(hi[j])
+    return True
+
+
+def _optimum(h: highspy.Highs, position: np.ndarray, part: dict[int, float], *, minimise: bool) -> float | None:
+    n = h.getNumCol()
+    cost = np.zeros(n)
+    for i, c in part.items():
+        cost[position[i]] = c if minimise else -c
+    point = _run(h, cost)
+    if point is None:
+        return None
+    return float(sum(point[position[i]] * c for i, c in part.items()))
+
