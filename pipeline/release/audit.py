@@ -107,6 +107,7 @@ class _Lp:
         self.lb: list[float] = []
         self.ub: list[float] = []
         self.rows: list[tuple[dict[int, float], float, float, str]] = []
+        self.hidden: set[int] = set()  # count quantities of suppressed count/rate cells (for the report)
 
     def var(self, key: tuple) -> int:
         i = self.index.get(key)
@@ -215,6 +216,11 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
             return None
         return float(sum(values))
 
+    hidden = live[live["status"] == ".."]
+    for kpi, region, period, g in zip(hidden["kpi"], hidden["municipality"], hidden["period"], hidden["gender"],
+                                      strict=True):
+        if kpi in _COUNTED:
+            lp.hidden.add(x(_COUNTED[kpi], region, period, g))
     published = live[live["status"] == ""]
     for kpi, region, period, g, value in zip(published["kpi"], published["municipality"], published["period"],
                                              published["gender"], published["value"], strict=True):
@@ -280,7 +286,7 @@ def _inner_protected(lo: float, hi: float, signed: bool) -> bool:
 
 
 def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = None, *,
-          revised: Sequence[Collection[str]] | None = None) -> list[Finding]:
+          revised: Sequence[Collection[str]] | None = None, report: dict | None = None) -> list[Finding]:
     """Every quantity in ``vintages`` (oldest first, the candidate last) that the intruder pins down.
 
     ``revised[i]`` (optional) lists the kommuner that resubmitted between vintage i−1 and i; all other
@@ -305,7 +311,12 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
         return [Finding(len(vintages) - 1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
                         "de publicerade värdena är inbördes motsägelsefulla")]
     targets = _targets(lp, len(vintages), lb, ub)
-    return _solve(lp, lb, ub, targets)
+    exact: set[int] = set()
+    findings = _solve(lp, lb, ub, targets, exact)
+    if report is not None:
+        report["hidden_count_cells"] = len(lp.hidden)
+        report["hidden_exact"] = sum(1 for i in lp.hidden if lb[i] >= ub[i] or i in exact)
+    return findings
 
 
 def _presolve(lp: _Lp) -> tuple[np.ndarray, np.ndarray]:
@@ -388,7 +399,7 @@ def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_
     return targets
 
 
-def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target]) -> list[Finding]:
+def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exact: set[int]) -> list[Finding]:
     n = len(lb)
     free = lb < ub
     # Rows as a sparse matrix; fixed variables move into the row bounds.
@@ -479,6 +490,8 @@ def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target]) -> l
                 break
             lo, hi = lo + low, hi + high
         reason = "LP-attacken kunde inte lösas" if math.isnan(lo) else _criterion(lo, hi, target.signed)
+        if len(target.coef) == 1 and not math.isnan(lo) and hi - lo < EPS:
+            exact.add(next(iter(target.coef)))
         if reason:
             findings.append(_finding(target, reason))
     return findings
@@ -529,13 +542,19 @@ def _run(h: highspy.Highs, cost: np.ndarray) -> np.ndarray | None:
 def _spread(h: highspy.Highs, position: np.ndarray, items: list[tuple[int, dict[int, float]]], k: int,
             inner_lo: dict, inner_hi: dict, signed: list[bool]) -> bool:
     """Inner bounds of every target part from feasible points: each round pushes the targets not yet
-    shown to be protected towards their minimum or maximum (alternating), all in one LP. Any feasible
-    point is a value the intruder cannot exclude, so the spread of these points can only understate the
-    interval; targets still narrow afterwards get an exact min/max. Returns False if infeasible."""
+    shown to be protected towards their minimum or maximum (as each still needs), all in one LP. Any
+    feasible point is a value the intruder cannot exclude, so the spread of these points can only
+    understate the interval; targets still narrow afterwards get an exact min/max. False if infeasible."""
     n = h.getNumCol()
     rng = np.random.default_rng(k)
-    cols = [np.array([position[i] for i in part]) for _, part in items]
-    coefs = [np.array(list(part.values())) for _, part in items]
+    r, c, v = [], [], []
+    for j, (_, part) in enumerate(items):
+        for i, coef in part.items():
+            r.append(j)
+            c.append(position[i])
+            v.append(coef)
+    parts = csr_matrix((v, (r, c)), shape=(len(items), n))
+    signed_arr = np.array(signed, dtype=bool)
     lo = np.full(len(items), np.inf)
     hi = np.full(len(items), -np.inf)
     open_ = np.ones(len(items), dtype=bool)
@@ -546,21 +565,22 @@ def _spread(h: highspy.Highs, position: np.ndarray, items: list[tuple[int, dict[
         elif w < 3:
             cost = np.full(n, 1.0 if w == 1 else -1.0)
         else:
-            cost = np.zeros(n)
-            direction = rng.choice([-1.0, 1.0], size=len(items))
-            for j in np.flatnonzero(open_):
-                need_low, need_high = lo[j] > 0, hi[j] < lo[j] + 4 or hi[j] < 5
-                d = 1.0 if need_low and not need_high else -1.0 if need_high and not need_low else direction[j]
-                np.add.at(cost, cols[j], d * coefs[j])
-        point = _run(h, cost)
+            need_low = lo > 0
+            need_high = (hi < lo + 4) | (hi < 5)
+            direction = np.where(need_low & ~need_high, 1.0, np.where(need_high & ~need_low, -1.0,
+                                                                       rng.choice([-1.0, 1.0], size=len(items))))
+            cost = parts.T @ (direction * open_)
+        point = _run(h, np.asarray(cost, dtype=float))
         if point is None:
             if w == 0:
                 return False
             continue
-        values = np.array([float(point[c] @ v) for c, v in zip(cols, coefs, strict=True)])
+        values = parts @ point
         before = int(open_.sum())
         lo, hi = np.minimum(lo, values), np.maximum(hi, values)
-        open_ = np.array([not _inner_protected(a, b, s) for a, b, s in zip(lo, hi, signed, strict=True)])
+        lo_i, hi_i = np.ceil(lo - EPS), np.floor(hi + EPS)
+        protected = (hi_i - lo_i >= 4) & ((lo_i <= 0) | (hi_i >= 5) | (signed_arr & (lo_i <= -5)))
+        open_ = ~protected
         stale = stale + 1 if int(open_.sum()) == before else 0
         if not open_.any() or (w >= WITNESSES and stale >= 3):
             break

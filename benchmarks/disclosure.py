@@ -1,0 +1,98 @@
+"""Benchmark: disclosure control + LP audit for a national vintage. Prints numbers; asserts nothing.
+
+    python benchmarks/disclosure.py --quarters 2024Q1:2025Q4
+
+Generates cases for all 290 kommuner with the project's generator, computes the key figures with the
+pandas oracle of the tests (``tests/oracle.py``; ``test_dbt_models`` proves it equal to the dbt mart,
+and it needs no warehouse), then times ``apply_disclosure`` and ``audit`` for a first vintage and for a
+second one in which one small municipality resubmits a quarter (two cases withdrawn), audited together
+with the first. Reports per KPI the primary and total hidden share of yearly kommun values, the number
+of hidden count cells the intruder can compute exactly, and the audit's findings by relation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def public(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[["kpi", "municipality", "municipality_type", "period", "period_type", "gender", "value",
+                 "status"]].copy()
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").where(out["status"].eq("")).round(1)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quarters", default="2024Q1:2025Q4")
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--revise", default="1060", help="kommun that resubmits its first quarter")
+    args = parser.parse_args()
+
+    import oracle
+
+    from pipeline.contract.periods import quarter_range
+    from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary
+    from pipeline.release.audit import audit
+    from pipeline.submission.generator import simulate_cases, synthetic_population
+
+    first_q, _, last_q = args.quarters.partition(":")
+    quarters = quarter_range(first_q, last_q or first_q)
+    t = time.perf_counter()
+    cases = simulate_cases(quarters, None, seed=args.seed)
+    population = synthetic_population(args.seed)
+    mart = oracle.key_figures(cases, population).drop(columns="value_exact")
+    revised_cases = dict(cases)
+    key = (args.revise, quarters[0])
+    revised_cases[key] = cases[key].iloc[2:]
+    mart2 = oracle.key_figures(revised_cases, population).drop(columns="value_exact")
+    print(f"data          {len(quarters)} kvartal, {len(mart)} mart rows, in {time.perf_counter() - t:.1f} s")
+
+    t = time.perf_counter()
+    first = apply_disclosure(mart)
+    t_supp = time.perf_counter() - t
+    report: dict = {}
+    t = time.perf_counter()
+    findings = audit([public(first)], population, report=report)
+    t_audit = time.perf_counter() - t
+    print(f"vintage 1     suppression {t_supp:.1f} s, audit {t_audit:.1f} s, total {t_supp + t_audit:.1f} s; "
+          f"{len(first)} published cells, findings {len(findings)}")
+    print(f"              hidden count/rate cells {report['hidden_count_cells']}, exactly computable "
+          f"{report['hidden_exact']}")
+
+    previous = first.assign(value=pd.to_numeric(first["value"], errors="coerce"), vintage=1)
+    t = time.perf_counter()
+    second = apply_disclosure(mart2, previous=previous)
+    t_supp2 = time.perf_counter() - t
+    t = time.perf_counter()
+    findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}])
+    t_audit2 = time.perf_counter() - t
+    print(f"vintage 2     suppression {t_supp2:.1f} s, audit of both vintages {t_audit2:.1f} s; "
+          f"findings {len(findings2)}")
+
+    summary = suppression_summary(first)
+    print("\nyearly kommun values (T): share hidden")
+    print(f"{'kpi':8} {'cells':>6} {'primary':>8} {'total':>8} {'total-primary':>14}")
+    for kpi, cell in sorted(summary["loss"].get("kommun/år", {}).items()):
+        total = cell["primary"] + cell["secondary"]
+        print(f"{kpi:8} {cell['cells']:6d} {cell['primary']:8.1%} {total:8.1%} {total - cell['primary']:14.1%}")
+    for level in sorted(summary["loss"]):
+        cells = sum(c["cells"] for c in summary["loss"][level].values())
+        hidden = sum((c["primary"] + c["secondary"]) * c["cells"] for c in summary["loss"][level].values())
+        print(f"level {level:14} cells {cells:6d} hidden {hidden / max(cells, 1):6.1%}")
+    for name, found in (("vintage 1", findings), ("vintages 1+2", findings2)):
+        by = Counter(f.relation.split(";")[0] for f in found).most_common(6)
+        print(f"findings {name}: {len(found)} {by}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
