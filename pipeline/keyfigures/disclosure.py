@@ -103,6 +103,14 @@ def linked_kpi_triples() -> list[tuple[str, str, str]]:
     return sorted(triples)
 
 
+def linked_share_kpis() -> list[str]:
+    """Shares whose numerator or denominator is the numerator of a published count/rate KPI: share ×
+    that count reveals the other side as a count (SUKF02, SUKF03, SUKF10)."""
+    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
+    return [k.id for k in KPIS if k.unit is Unit.PERCENT and k.denominator is not None
+            and not k.numerator.startswith("kon") and (k.numerator in counted or k.denominator in counted)]
+
+
 def period_additive_kpis() -> list[str]:
     """KPIs whose numerator (and denominator, if it is a condition) only counts events dated inside the
     period, so the year figure is the sum of that year's quarters (relation (e)).
@@ -177,10 +185,14 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     parts: list[pd.DataFrame] = []
 
     def add(members: pd.DataFrame, by: list[str], pref: pd.Series | int = 0,
-            total: pd.Series | bool = False, additive: pd.Series | bool = False) -> None:
+            total: pd.Series | bool = False, additive: pd.Series | bool = False,
+            msize: pd.Series | np.ndarray | None = None) -> None:
+        if members.empty:
+            return
+        msize = size[members["cell"].to_numpy()] if msize is None else np.asarray(msize, dtype=float)
         members = members.assign(rel=members.groupby(by, sort=True).ngroup(), pref=pref, total=total,
-                                 additive=additive)
-        parts.append(members[["rel", "cell", "pref", "total", "additive"]])
+                                 additive=additive, msize=msize)
+        parts.append(members[["rel", "cell", "pref", "total", "additive", "msize"]])
 
     # (a) T = K + M (+ annat/okänt): only kpis divided by gender.
     gendered = cells[cells["kpi"].map(lambda k: k in BY_ID and BY_ID[k].divided_by_gender)]
@@ -220,15 +232,57 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     pref = np.where(dated["is_year"], 0, later)
     add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True)
 
+    # (f) linked shares read as counts: share × its published denominator gives the numerator (SUKF02 =
+    # U30751/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
+    # U30752). So their numerators, denominators and den − num add up over gender and geography like
+    # counts, and den − num is a leftover of (denominator count = numerator + rest).
+    num_all = pd.to_numeric(out["numerator"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    den_all = pd.to_numeric(out["denominator"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    for share_id in linked_share_kpis():
+        share = cells[cells["kpi"] == share_id]
+        c = share["cell"].to_numpy()
+        for amount in (num_all[c], den_all[c], den_all[c] - num_all[c]):
+            if BY_ID[share_id].divided_by_gender:
+                add(share, ["municipality", "period"], total=share["gender"] == "T", additive=True, msize=amount)
+            sk = share[share["municipality_type"] == "K"]
+            amount_of = dict(zip(c, amount, strict=True))
+            lan_s = share[(share["municipality_type"] == "L") & (share["municipality"] != RIKET_ID)]
+            rik_s = share[share["municipality"] == RIKET_ID]
+            geo_s = pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
+                               lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
+                               lan_s.assign(group=RIKET_ID, pref=0, total=False),
+                               rik_s.assign(group=RIKET_ID, pref=1, total=True)])
+            add(geo_s, ["period", "gender", "group"], geo_s["pref"], geo_s["total"], True,
+                np.array([amount_of[x] for x in geo_s["cell"]]))
+        # den − num as the leftover of (denominator count ⊇ numerator)
+        kpi = BY_ID[share_id]
+        counts = [k.id for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)]
+        den_count = [k for k in counts if BY_ID[k].numerator == kpi.denominator and BY_ID[k].unit is Unit.COUNT]
+        num_count = [k for k in counts if BY_ID[k].numerator == kpi.numerator]
+        for d_id in den_count:
+            trio = cells[cells["kpi"].isin([share_id, d_id, *num_count])]
+            is_den = trio["kpi"] == d_id
+            amount = np.where(is_den, num_all[trio["cell"]], np.where(trio["kpi"] == share_id,
+                              num_all[trio["cell"]], 0.0))
+            keep = is_den | (trio["kpi"] == share_id)
+            add(trio[keep], ["municipality", "period", "gender"], (trio[keep]["kpi"] == d_id).astype(int),
+                is_den[keep], True, amount[keep.to_numpy()])
+        if not den_count and num_count:  # denominator only via the share (SUKF03): share total, count member
+            pair = cells[cells["kpi"].isin([share_id, *num_count])]
+            is_share = pair["kpi"] == share_id
+            amount = np.where(is_share, den_all[pair["cell"]], num_all[pair["cell"]])
+            add(pair, ["municipality", "period", "gender"], (~is_share).astype(int), is_share, True, amount)
+
     offset = 0
     for part in parts:  # make relation ids unique across families
         part["rel"] += offset
         offset = int(part["rel"].max()) + 1 if len(part) else offset
     members = pd.concat(parts, ignore_index=True)
-    members = members.astype({"rel": np.int64, "cell": np.int64, "pref": np.int64, "total": bool,
+    members = members.astype({"rel": np.int64, "cell": np.int64, "pref": np.int64, "total": bool, "msize": float,
                               "additive": bool})
-    rel_id, cell, total = members["rel"].to_numpy(), members["cell"].to_numpy(), members["total"].to_numpy()
-    signed = np.where(total, size[cell], -size[cell])
+    rel_id, total = members["rel"].to_numpy(), members["total"].to_numpy()
+    msize = members["msize"].to_numpy()
+    signed = np.where(total, msize, -msize)
     relations = pd.DataFrame({
         "additive": np.bincount(rel_id, weights=members["additive"].to_numpy(), minlength=offset) > 0,
         "leftover": np.clip(np.bincount(rel_id, weights=signed, minlength=offset), 0, None),
@@ -241,12 +295,13 @@ def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
     """Suppress until no relation has exactly one unknown cell and no published total leaves a derivable
     hidden total of 1–4 cases; returns the mask of new suppressions."""
     rel_id, cell, pref, is_total = (members[c].to_numpy() for c in ("rel", "cell", "pref", "total"))
+    msize = members["msize"].to_numpy()
     additive, leftover = relations["additive"].to_numpy(), relations["leftover"].to_numpy()
     n_rel = len(relations)
     has_total = np.bincount(rel_id, weights=is_total, minlength=n_rel) > 0
     hidden = status != PUBLISHED
     added = np.zeros(len(status), dtype=bool)
-    cell_size = size[cell]
+    cell_size = msize
     while n_rel:
         member_hidden = hidden[cell]
         n_hidden = np.bincount(rel_id, weights=member_hidden, minlength=n_rel)
@@ -263,7 +318,7 @@ def _secondary(status: np.ndarray, size: np.ndarray, members: pd.DataFrame,
         if not target.any():
             break
         t_rel, t_cell, t_pref, t_total = rel_id[target], cell[target], pref[target], is_total[target]
-        t_size = size[t_cell]
+        t_size = msize[target]
         base = np.where(derivable, derived, hidden_sum)[t_rel]
         # Hiding an additive relation's total leaves nothing to derive, so it is never "too small".
         too_small = ((base + t_size < MIN_CASES) & ~(t_total & additive[t_rel])).astype(int)
