@@ -59,6 +59,17 @@ def main() -> int:
     t = time.perf_counter()
     first = apply_disclosure(mart)
     t_supp = time.perf_counter() - t
+    summary = suppression_summary(first)
+    print("\nyearly kommun values (T): share hidden")
+    print(f"{'kpi':8} {'cells':>6} {'primary':>8} {'total':>8} {'total-primary':>14}")
+    for kpi, cell in sorted(summary["loss"].get("kommun/år", {}).items()):
+        total = cell["primary"] + cell["secondary"]
+        print(f"{kpi:8} {cell['cells']:6d} {cell['primary']:8.1%} {total:8.1%} {total - cell['primary']:14.1%}")
+    for level in sorted(summary["loss"]):
+        cells = sum(c["cells"] for c in summary["loss"][level].values())
+        hidden = sum((c["primary"] + c["secondary"]) * c["cells"] for c in summary["loss"][level].values())
+        print(f"level {level:14} cells {cells:6d} hidden {hidden / max(cells, 1):6.1%}")
+    print(f"suppression   {t_supp:.1f} s", flush=True)
     report: dict = {}
     t = time.perf_counter()
     findings = audit([public(first)], population, report=report)
@@ -78,16 +89,6 @@ def main() -> int:
     print(f"vintage 2     suppression {t_supp2:.1f} s, audit of both vintages {t_audit2:.1f} s; "
           f"findings {len(findings2)}")
 
-    summary = suppression_summary(first)
-    print("\nyearly kommun values (T): share hidden")
-    print(f"{'kpi':8} {'cells':>6} {'primary':>8} {'total':>8} {'total-primary':>14}")
-    for kpi, cell in sorted(summary["loss"].get("kommun/år", {}).items()):
-        total = cell["primary"] + cell["secondary"]
-        print(f"{kpi:8} {cell['cells']:6d} {cell['primary']:8.1%} {total:8.1%} {total - cell['primary']:14.1%}")
-    for level in sorted(summary["loss"]):
-        cells = sum(c["cells"] for c in summary["loss"][level].values())
-        hidden = sum((c["primary"] + c["secondary"]) * c["cells"] for c in summary["loss"][level].values())
-        print(f"level {level:14} cells {cells:6d} hidden {hidden / max(cells, 1):6.1%}")
     for name, found in (("vintage 1", findings), ("vintages 1+2", findings2)):
         by = Counter(f.relation.split(";")[0] for f in found).most_common(6)
         print(f"findings {name}: {len(found)} {by}")
