@@ -111,7 +111,9 @@ def test_resubmission_replaces_version_one_downstream(sukf_paths, tmp_path):
     used = {(s["kommunkod"], s["version"]) for s in manifest["submissions"]}
     assert ("0180", 2) in used and ("0180", 1) not in used
     note = (second.release_path / "RELEASE_NOTES.md").read_text()
-    assert "0180 2025Q3" in note and "1480 2025Q3" not in note  # Göteborg (another län) is untouched
+    # Kommun quarters are not published (table design); the revision shows in Stockholms län's quarter,
+    # and Västra Götaland (Göteborg's län) is untouched.
+    assert "0001 2025Q3" in note and "0014 2025Q3" not in note
 
 
 def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys):
