@@ -32,6 +32,10 @@ create table if not exists submissions (
     n_warnings    integer
 );
 create index if not exists submissions_by_unit on submissions (period, kommunkod, version);
+create table if not exists closed_years (
+    year      integer primary key,
+    closed_at text not null
+);
 """
 
 
@@ -154,3 +158,13 @@ class Register:
             if sub.kommunkod and (sub.kommunkod not in out or (sub.version or 0) > (out[sub.kommunkod].version or 0)):
                 out[sub.kommunkod] = sub
         return out
+
+    def close_year(self, year: int) -> None:
+        """The coordinator declares ``year`` final: its values lose the preliminary flag in the next
+        vintage. Idempotent; the first closing time is kept."""
+        with self._connect() as con:
+            con.execute("insert or ignore into closed_years (year, closed_at) values (?, ?)", (year, now_iso()))
+
+    def closed_years(self) -> set[int]:
+        with self._connect() as con:
+            return {int(r[0]) for r in con.execute("select year from closed_years").fetchall()}

@@ -22,9 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
-                 "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
-CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status")
+CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary", "isdeleted")
 
 
 class ClientError(Exception):
@@ -183,40 +181,53 @@ def download(session: requests.Session, url: str, target: Path) -> int:
     return done
 
 
-def pull_release_files(session: requests.Session, server: str, folder: Path, release: str) -> Path:
+def pull_release_files(session: requests.Session, server: str, folder: Path, release: str,
+                       as_of: str | None = None) -> Path:
+    """Download every file of a vintage (as listed by the server from its manifest) and verify each sha256."""
+    import hashlib
+
     listing = session.get(f"{server}/releases", timeout=60)
     listing.raise_for_status()
-    entries = listing.json()["releases"]
+    entries = listing.json()["vintages"]
+    if as_of:
+        limit = as_of if "T" in as_of else f"{as_of}T23:59:59+00:00"
+        entries = [e for e in entries if e["created"] <= limit]
     if not entries:
-        raise ClientError("Ingen release är publicerad.")
-    match = entries[-1] if release == "latest" else next(
-        (e for e in entries if f"{e['period']}/{e['version']}" == release), None)
+        raise ClientError("Ingen årgång är publicerad" + (f" {as_of}." if as_of else "."))
+    match = entries[-1] if release == "latest" else next((e for e in entries if e["vintage"] == release), None)
     if match is None:
-        raise ClientError(f"Releasen {release} finns inte.")
-    target = folder / match["period"] / match["version"]
+        raise ClientError(f"Årgången {release} finns inte.")
+    target = folder / match["vintage"]
     target.mkdir(parents=True, exist_ok=True)
-    for name in RELEASE_FILES:
-        size = download(session, f"{server}/releases/{match['period']}/{match['version']}/{name}", target / name)
+    for name, url in sorted(match["files"].items()):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        size = download(session, url, target / name)
         print(f"  {name}: {'saknas' if size < 0 else f'{size} byte'}", file=sys.stderr)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    for name, meta in manifest["files"].items():
+        if hashlib.sha256((target / name).read_bytes()).hexdigest() != meta["sha256"]:
+            raise ClientError(f"{name} stämmer inte med årgångens manifest (sha256); hämta igen.")
     return target
 
 
 def pull_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sukf pull", description="Hämta nyckeltal eller en hel release.")
+    parser = argparse.ArgumentParser(prog="sukf pull", description="Hämta nyckeltal eller en hel årgång.")
     parser.add_argument("--kpi", help="nyckeltals-id, kommaseparerade (högst 25)")
     parser.add_argument("--year", help="år eller kvartal, t.ex. 2025 eller 2025Q3 (kommaseparerade)")
     parser.add_argument("--municipality", help="kommun-/läns-id, kommaseparerade")
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--out", type=Path, help="fil att skriva (standard: skärmen)")
-    parser.add_argument("--release", default="latest", help="latest eller ÅÅÅÅKn/vNNN")
-    parser.add_argument("--release-files", type=Path, metavar="DIR", help="ladda ned alla filer i releasen hit")
+    parser.add_argument("--release", default="latest", help="årgång: latest (standard) eller vNNN")
+    parser.add_argument("--as-of", help="årgången som gällde detta datum (ÅÅÅÅ-MM-DD)")
+    parser.add_argument("--from-date", help="bara värden som publicerats/ändrats sedan detta datum")
+    parser.add_argument("--release-files", type=Path, metavar="DIR", help="ladda ned alla filer i årgången hit")
     parser.add_argument("--server", default=os.environ.get("SUKF_SERVER", DEFAULT_SERVER))
     args = parser.parse_args(argv)
     session, server = make_session(), args.server.rstrip("/")
     try:
         if args.release_files:
-            target = pull_release_files(session, server, args.release_files, args.release)
-            print(f"Releasen sparad i {target}")
+            target = pull_release_files(session, server, args.release_files, args.release, args.as_of)
+            print(f"Årgången sparad i {target}")
             return 0
         if not args.kpi or not (args.year or args.municipality):
             parser.error("ange --kpi och --year och/eller --municipality (eller --release-files DIR)")
@@ -224,6 +235,7 @@ def pull_main(argv: list[str] | None = None) -> int:
         url += f"/municipality/{args.municipality}" if args.municipality else ""
         url += f"/year/{args.year}" if args.year else ""
         params = {} if args.release == "latest" else {"release": args.release}
+        params |= {k: v for k, v in (("as_of", args.as_of), ("from_date", args.from_date)) if v}
         envelope = fetch_all(session, url, params)
     except (ClientError, requests.RequestException) as exc:
         return _report_failure(exc, server)

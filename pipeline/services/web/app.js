@@ -66,8 +66,8 @@ async function init() {
   munis.forEach((m) => { state.munis[m.id] = m; });
   state.county = meta.municipality_county;
   state.counties = meta.counties;
-  const latest = releases.releases[releases.releases.length - 1];
-  if (latest) $("release").textContent = "Release " + latest.period + "/" + latest.version +
+  const latest = releases.vintages[releases.vintages.length - 1];
+  if (latest) $("release").textContent = "Årgång " + latest.vintage +
     " (publicerad " + String(latest.created).slice(0, 10) + ")";
   kpis.forEach((k) => option($("kpi"), k.id, k.id + " – " + k.title));
   munis.filter((m) => m.type === "K").sort((a, b) => a.title.localeCompare(b.title, "sv"))
