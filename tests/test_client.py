@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from services_fixtures import FAKE_KPIS, running_server, write_fake_release
+from services_fixtures import FAKE_KPIS, kolada_values, running_server, write_fake_release
 
 from pipeline.raw.register import Register
 from pipeline.services import client
@@ -85,7 +85,7 @@ def test_upload_errors(server, submission_file, tmp_path, monkeypatch, capsys):
 
 def test_pull_values_csv_and_json(server, tmp_path):
     _, folder, base = server
-    year = json.loads((folder / "data_year.json").read_text())["values"]
+    year = kolada_values(folder, "year")
     out = tmp_path / "u.csv"
     assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--server", base, "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
@@ -97,16 +97,22 @@ def test_pull_values_csv_and_json(server, tmp_path):
                              "--format", "json", "--server", base, "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     assert {(e["kpi"], e["period"]) for e in got["values"]} == {(k, p) for k in FAKE_KPIS for p in (2024, "2025Q3")}
-    assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--release", "2024Q1/v001",
+    assert [r["preliminary"] for r in rows] == ["True"] * len(rows)  # the release's flag is kept
+    assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--release", "v009",
                              "--server", base]) == 2
 
 
 def test_pull_release_files(server, tmp_path):
-    _, folder, base = server
+    paths, folder, base = server
+    later = write_fake_release(paths.root, created="2026-02-01T08:00:00+00:00", bump=0.5)
     assert client.pull_main(["--release-files", str(tmp_path / "dl"), "--server", base]) == 0
-    target = tmp_path / "dl" / "2025Q3" / "v001"
-    for name in client.RELEASE_FILES:
-        assert (target / name).read_bytes() == (folder / name).read_bytes()
+    files = sorted(str(f.relative_to(later)) for f in later.rglob("*") if f.is_file())
+    assert "data/2025Q3.csv" in files
+    for name in files:
+        assert (tmp_path / "dl" / "v002" / name).read_bytes() == (later / name).read_bytes()
+    assert client.pull_main(["--release-files", str(tmp_path / "old"), "--as-of", "2025-12-31",
+                             "--server", base]) == 0
+    assert (tmp_path / "old" / "v001" / "data" / "2025.json").read_bytes() == (folder / "data/2025.json").read_bytes()
 
 
 def test_retries_transient_errors():
