@@ -20,7 +20,7 @@ import requests
 import uvicorn
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
-from pipeline.contract.kpis import BY_ID
+from pipeline.contract.kpis import BY_ID, Unit
 from pipeline.release.publish import publish_vintage
 from pipeline.settings import Paths
 
@@ -38,6 +38,8 @@ def _number(*parts: object) -> float:
 def fake_value(kpi: str, municipality: str, period: int | str, gender: str) -> dict:
     """Deterministic Kolada value: ~8 % suppressed (".."), the rest a number."""
     n = _number(kpi, municipality, period, gender)
+    if BY_ID[kpi].unit is Unit.COUNT:  # a count is a whole number of cases
+        n = float(round(n))
     if int(n * 10) % 12 == 0:
         return {"gender": gender, "count": 1, "status": "..", "value": None, "isdeleted": False}
     return {"gender": gender, "count": 1, "status": "", "value": n, "isdeleted": False}

@@ -33,12 +33,12 @@ def _cells(row: str) -> list[str]:
     return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
 
 
-def _shown(value: dict | None) -> str:
+def _shown(value: dict | None, digits: int = 1) -> str:
     if value is None:
         return "–"
     if value["status"] == "..":
         return ".."
-    return f"{value['value']:.1f}".replace(".", ",")
+    return f"{value['value']:.{digits}f}".replace(".", ",")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def page(tmp_path_factory):
 
 def test_ranking_table_matches_release(page):
     dom, _ = page
-    # the default choices: first KPI (U30750), newest period (quarters sort after years: 2025Q3)
-    kpi, period = "U30750", "2025Q3"
+    # the default choices: first KPI of the catalogue (SUKF01), newest period (quarters sort after years: 2025Q3)
+    kpi, period = "SUKF01", "2025Q3"
     assert "Rangordning – " in dom and period in dom
     body = re.search(r'<table id="ranking">.*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
     rows = [_cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
@@ -69,9 +69,9 @@ def test_ranking_table_matches_release(page):
                     key=lambda e: (-e[1]["value"], e[0].namn))
     # the top of the ranking, in order, with värde and län value
     for (m, value), cells in zip(ranked[:10], rows[:10], strict=True):
-        assert cells[1] == m.namn and cells[2] == _shown(value)
+        assert cells[1] == m.namn and cells[2] == _shown(value, 0)
         assert cells[5] == counties()[lan_of[m.kod]]
-        assert cells[6] == _shown(fake_value(kpi, lan_of[m.kod], period, "T"))
+        assert cells[6] == _shown(fake_value(kpi, lan_of[m.kod], period, "T"), 0)
     assert rows[0][0] == "1"
     # suppressed and missing municipalities are shown as ".." and "–", unranked, at the bottom
     by_name = {r[1]: r for r in rows}
@@ -81,7 +81,7 @@ def test_ranking_table_matches_release(page):
     assert all(by_name[m.namn][2] == ".." and by_name[m.namn][0] == "" for m in suppressed)
     assert all(by_name[m.namn][2] == "–" for m in missing)
     assert rows[len(ranked)][0] == ""
-    riket = _shown(fake_value(kpi, "0000", period, "T"))
+    riket = _shown(fake_value(kpi, "0000", period, "T"), 0)
     assert f"Riket: {riket}" in html.unescape(dom)
 
 
