@@ -9,6 +9,7 @@ from pipeline.raw.ingest import ingest_landing
 from pipeline.settings import paths
 from pipeline.staged.accepted import read_period
 from pipeline.validation.quarter import stage_period, validate_pending
+from pipeline.writer_lock import writer_lock
 
 GROUP = "submissions"
 
@@ -16,7 +17,8 @@ GROUP = "submissions"
 @dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"python", "files"})
 def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Move the quarter's landed files into the immutable, content-addressed archive and register them."""
-    received = ingest_landing(paths(), context.partition_key)
+    with writer_lock(paths(), f"inläsning {context.partition_key}"):
+        received = ingest_landing(paths(), context.partition_key)
     return dg.MaterializeResult(metadata={
         "new_files": len(received),
         "submissions": dg.MetadataValue.md(
@@ -36,7 +38,8 @@ def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def validated_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Validate each received file with the GE suites and the contract rules; write its report."""
     period = context.partition_key
-    outcomes = validate_pending(paths(), period)
+    with writer_lock(paths(), f"validering {period}"):
+        outcomes = validate_pending(paths(), period)
     rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == "rejected"})
     state = summary(completeness(paths(), period))
     context.log.info(f"{period}: validated {len(outcomes)} files, {len(rejected)} rejected; {state}")
@@ -72,7 +75,8 @@ def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from pipeline.validation.expectations import run_suite
 
     period = context.partition_key
-    staging = stage_period(paths(), period)
+    with writer_lock(paths(), f"stagning {period}"):
+        staging = stage_period(paths(), period)
     if staging.restaged or staging.removed:
         context.log.info(f"{period}: staged {len(staging.restaged)} municipalities anew, "
                          f"removed {len(staging.removed)} without an accepted version")

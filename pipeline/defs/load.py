@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,9 @@ from pathlib import Path
 from pipeline.contract.periods import Quarter
 from pipeline.raw.completeness import Row, completeness, format_table, summary
 from pipeline.settings import paths
+from pipeline.writer_lock import Busy, pid_alive, writer_lock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,13 +38,12 @@ class LoadResult:
 
 
 INSTANCE_YAML = """\
-# Written by sukf. Runs one at a time (they share the register and staged files) and every
-# DuckDB-touching step sits in the pool "duckdb" of size 1: only one process may write the file.
+# Written by sukf. The daemon launches one run at a time; every writing step also holds the
+# installation's writer lock (data/restricted/writer.lock), which CLI loads take too, so runs from
+# the UI, the sensor and `sukf load` never write at the same time (and a killed one never blocks).
 concurrency:
   runs:
     max_concurrent_runs: 1
-  pools:
-    default_limit: 1
 telemetry:
   enabled: false
 """
@@ -55,15 +59,50 @@ def dagster_home() -> Path:
     return home
 
 
+def _fail_dead_runs(instance) -> None:
+    """Runs of CLI processes that were killed stay STARTED in Dagster's storage: mark them failed (and free
+    any concurrency slots) so the UI tells the truth and nothing waits for them."""
+    import dagster as dg
+
+    host = socket.gethostname()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
+                                                                 dg.DagsterRunStatus.STARTING])):
+        pid = run.tags.get("sukf/pid")
+        if not pid or run.tags.get("sukf/host") != host or pid_alive(int(pid)):
+            continue
+        log.warning("marking run %s of dead process %s as failed", run.run_id, pid)
+        instance.report_run_failed(run, message=f"sukf: processen {pid} som körde detta finns inte längre")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
 def _run(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict,
-         log_name: str) -> LoadResult:
+         log_name: str, wait: bool = True) -> LoadResult:
+    """Run a job in-process under the installation's writer lock (waiting for, or refusing, another writer)."""
+    what = f"sukf {'load ' + partition if partition else job_name}"
+    try:
+        with writer_lock(paths(), what, wait=wait,
+                         on_wait=lambda holder: print(f"Väntar: installationen används av {holder} …",
+                                                      file=sys.stderr, flush=True)):
+            return _run_locked(job_name, partition=partition, instance=instance, log_level=log_level,
+                               publish_config=publish_config, log_name=log_name)
+    except Busy as busy:
+        return LoadResult(partition, False, [], message=str(busy))
+
+
+def _run_locked(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict,
+                log_name: str) -> LoadResult:
     import dagster as dg
 
     from pipeline.defs.definitions import defs
+    from pipeline.doctor import sweep_temp_files
+    from pipeline.raw.register import Register
 
     if instance is None:
         dagster_home()
         instance = dg.DagsterInstance.get()
+    _fail_dead_runs(instance)
+    sweep_temp_files(paths())
+    Register(paths()).backup()
     job = defs.resolve_job_def(job_name)
     log_file = paths().root / "logs" / f"{log_name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +115,7 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
             partition_key=partition, instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
                         "ops": {"published_release": {"config": publish_config}}},
-            tags={"sukf/trigger": "cli"},
+            tags={"sukf/trigger": "cli", "sukf/pid": str(os.getpid()), "sukf/host": socket.gethostname()},
         )
     out = LoadResult(partition, result.success, completeness(paths(), partition) if partition else [],
                      log_file=log_file)
@@ -98,11 +137,11 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
 
 
 def run_quarter(period: str, *, instance=None, log_level: str = "WARNING", allow_empty: bool = False,
-                reason: str = "") -> LoadResult:
+                reason: str = "", wait: bool = True) -> LoadResult:
     """Ingest, validate and stage one quarter, then build and publish nationally; never raises on a failed step."""
     period = str(Quarter.parse(period))
     return _run("quarterly_load", partition=period, instance=instance, log_level=log_level,
-                publish_config={"allow_empty": allow_empty, "reason": reason}, log_name=f"load-{period}")
+                publish_config={"allow_empty": allow_empty, "reason": reason}, log_name=f"load-{period}", wait=wait)
 
 
 def run_republish(*, instance=None, log_level: str = "WARNING", reason: str = "") -> LoadResult:
@@ -138,11 +177,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--allow-empty", action="store_true",
                         help="publicera även om ingen kommun har en godkänd inlämning för kvartalet")
     parser.add_argument("--reason", default="", help="anledning som skrivs i publiceringsnotisen")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="avbryt direkt i stället för att vänta om en annan laddning pågår")
     args = parser.parse_args(argv)
     print(f"Kör kvartalsladdning {args.period}: inläsning → validering → dbt → röjandekontroll → publicering …",
           flush=True)
     res = run_quarter(args.period, log_level="INFO" if args.verbose else "WARNING", allow_empty=args.allow_empty,
-                      reason=args.reason)
+                      reason=args.reason, wait=not args.no_wait)
     print_result(res, show_all=args.all)
     sys.stdout.flush()
     return 0 if res.success else 1

@@ -5,6 +5,7 @@ import dagster as dg
 from pipeline.defs.partitions import quarter_partitions
 from pipeline.release.from_warehouse import publish_national
 from pipeline.settings import paths
+from pipeline.writer_lock import writer_lock
 
 
 class PublishConfig(dg.Config):
@@ -20,14 +21,14 @@ class PublishConfig(dg.Config):
     group_name="release",
     deps=[dg.AssetKey("mart_key_figures")],
     kinds={"json", "csv"},
-    pool="duckdb",
 )
 def published_release(context: dg.AssetExecutionContext, config: PublishConfig) -> dg.MaterializeResult:
     """Suppress small cells (primary + secondary) over the whole national dataset and publish the next
     immutable vintage if, and only if, some published value changed."""
     quarter = context.run.tags.get("dagster/partition")
-    outcome = publish_national(paths(), quarter=quarter if quarter in quarter_partitions.get_partition_keys()
-                               else None, allow_empty=config.allow_empty, reason=config.reason)
+    with writer_lock(paths(), "publicering av årgång"):
+        outcome = publish_national(paths(), quarter=quarter if quarter in quarter_partitions.get_partition_keys()
+                                   else None, allow_empty=config.allow_empty, reason=config.reason)
     context.log.info(outcome.message)
     if outcome.changed:
         for period in outcome.periods:  # per quarter, which vintage carries it (shown on accepted_cases)

@@ -15,7 +15,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipeline.settings import DBT_PROJECT_DIR, data_dir
+from pipeline import faults
+from pipeline.settings import DBT_PROJECT_DIR, data_dir, paths
+from pipeline.writer_lock import writer_lock
 
 # profiles.yml and the sources read SUKF_DATA_DIR from the environment: dbt parse (at import, for the
 # manifest) and dbt build (in runs) must see the installation's data folder.
@@ -42,11 +44,12 @@ class Translator(DagsterDbtTranslator):
         return fqn[1] if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2 else "key_figures"
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator(),
-            pool="duckdb")
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator())
 def key_figure_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build and test every dbt model over the whole national dataset."""
-    yield from dbt.cli(["build"], context=context).stream()
+    faults.point("transform.before_dbt")
+    with writer_lock(paths(), "dbt build (nyckeltal)"):
+        yield from dbt.cli(["build"], context=context).stream()
 
 
 dbt_resource = DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),

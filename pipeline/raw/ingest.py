@@ -13,6 +13,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from pipeline import faults
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
 from pipeline.raw import archive
@@ -48,6 +49,7 @@ def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str
         raise ValueError(f"Ogiltig period {period!r}: använd ÅÅÅÅKn, t.ex. 2025Q3")
     paths = paths or default_paths()
     digest, _ = archive.store(paths.raw, data)
+    faults.point("ingest.after_archive")
     sub, created = Register(paths).add(
         kommunkod=kommunkod, period=period.upper(), sha256=digest, original_name=safe_name(original_name),
         size_bytes=len(data), source=source,
@@ -116,6 +118,7 @@ def ingest_landing(paths: Paths | None = None, period: str | None = None) -> lis
             kommunkod=_landing_kommunkod(file.name, data, meta), source=meta.get("source", "landing"), paths=paths,
         )
         received.append(sub)
+        faults.point("ingest.after_register")
         file.unlink()
         sidecar.unlink(missing_ok=True)
     return received

@@ -45,6 +45,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import faults
 from pipeline.release import kolada, notes
 from pipeline.release.manifest import build_manifest
 from pipeline.settings import Paths
@@ -196,6 +197,8 @@ def _clean_unlisted(paths: Paths, entries: list[dict[str, Any]]) -> None:
     """Remove what a crashed publisher left: temp folders, and vintage folders never listed in the index
     (nobody could have seen them, so the number is reused and the result equals an uninterrupted run)."""
     listed = {e["vintage"] for e in entries}
+    for tmp in (paths.releases / OBJECTS_DIR).glob("*/.*.tmp"):
+        tmp.unlink(missing_ok=True)
     for child in paths.releases.iterdir():
         if child.name.startswith((".tmp-", ".index-")) or (VINTAGE.match(child.name) and child.name not in listed):
             log.warning("removing %s left by an interrupted publication", child.name)
@@ -266,6 +269,7 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         try:
             for name, data in sorted(period_files.items()):
                 _link(_object(paths, data, name.rsplit(".", 1)[1]), tmp / name)
+            faults.point("publish.after_objects")
             for name in sorted(files):
                 _write_file(tmp / name, files[name])
             _fsync_dir(tmp / DATA_DIR)
@@ -274,6 +278,7 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
                 raise FileExistsError(f"Årgången {vintage} finns redan och får inte skrivas över.")
             os.rename(tmp, final)
             _fsync_dir(paths.releases)
+            faults.point("publish.after_rename")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pipeline import faults
 from pipeline.raw import archive
 from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submission
 from pipeline.settings import Paths
@@ -74,8 +75,10 @@ def record(paths: Paths, register: Register, sub: Submission, result: Validation
     status = ACCEPTED if result.status == "accepted" and sub.kommunkod and sub.version else REJECTED
     if status == ACCEPTED and result.cases is not None:  # write-ahead: the file exists before the status
         staged.write_validated(paths, cases=result.cases, submission_id=sub.submission_id, version=sub.version)
+    faults.point("validate.after_validated")
     sub = register.record_validation(sub.submission_id, status=status, n_rows=result.n_rows,
                                      n_errors=n_errors, n_warnings=n_warnings)
+    faults.point("validate.after_record")
     current = register.current(sub.period).get(sub.kommunkod) if sub.kommunkod else None
     is_current = current is not None and current.submission_id == sub.submission_id
     log.info("submission %s (kommun %s, %s v%s): %s, %d errors, %d warnings", sub.submission_id,
@@ -123,6 +126,7 @@ def stage_period(paths: Paths, period: str) -> Staging:
             _rebuild_validated(paths, sub)
         staged.stage(paths, period, kommunkod, sub.submission_id)
         restaged.append(kommunkod)
+        faults.point("stage.after_link")
     removed = sorted(staged.staged_kommuner(paths, period) - set(current))
     for kommunkod in removed:
         staged.unstage(paths, period, kommunkod)
