@@ -21,7 +21,7 @@ import uvicorn
 from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipalities
 from pipeline.contract.kpis import BY_ID
 
-FAKE_KPIS = ("U30750", "SUKF01", "SUKF03")
+FAKE_KPIS = ("SUKF17", "SUKF01", "SUKF03")
 FAKE_YEARS = (2024, 2025)
 FAKE_QUARTERS = ("2025Q1", "2025Q2", "2025Q3")
 CREATED = "2025-10-15T08:00:00+00:00"

@@ -54,8 +54,8 @@ def page(tmp_path_factory):
 
 def test_ranking_table_matches_release(page):
     dom, _ = page
-    # the default choices: first KPI (U30750), newest period (quarters sort after years: 2025Q3)
-    kpi, period = "U30750", "2025Q3"
+    # the default choices: first KPI (SUKF17), newest period (quarters sort after years: 2025Q3)
+    kpi, period = "SUKF17", "2025Q3"
     assert "Rangordning – " in dom and period in dom
     body = re.search(r'<table id="ranking">.*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
     rows = [_cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
