@@ -52,8 +52,8 @@ def write_fake_release(root: Path, period: str = "2025Q3", version: str = "v001"
     folder.mkdir(parents=True, exist_ok=True)
     kpis = [{"id": k, "title": BY_ID[k].title, "description": BY_ID[k].description,
              "is_divided_by_gender": int(BY_ID[k].divided_by_gender), "municipality_type": "K", "auspice": "E",
-             "operating_area": "Individ- och familjeomsorg", "perspective": "Resultat",
-             "prel_publication_date": None, "publication_date": created[:10], "publ_period": period,
+             "operating_area": "Individ- och familjeomsorg", "perspective": BY_ID[k].perspective,
+             "prel_publication_date": None, "publication_date": created[:10], "publ_period": period[:4],
              "has_ou_data": False} for k in FAKE_KPIS]
     munis = ([{"id": m.kod, "title": m.namn, "type": "K"} for m in municipalities()]
              + [{"id": lan, "title": name, "type": "L"} for lan, name in sorted(counties().items())]
@@ -71,14 +71,18 @@ def write_fake_release(root: Path, period: str = "2025Q3", version: str = "v001"
         "municipality.json": {"values": munis, "count": len(munis), "next_url": None, "previous_url": None},
         "data_year.json": {"values": year, "count": len(year), "next_url": None, "previous_url": None},
         "data_quarter.json": {"values": quarter, "count": len(quarter), "next_url": None, "previous_url": None},
-        "manifest.json": {"period": period, "version": version, "created": created, "files": {}},
+        "manifest.json": {"period": period, "version": version, "created": created, "files": {},
+                          "years": {str(y): "final" if f"{y}Q4" <= period else "preliminary" for y in FAKE_YEARS}},
     }
     for name, doc in files.items():
         (folder / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    types = {m["id"]: m["type"] for m in munis}
+    final_years = {y for y in FAKE_YEARS if f"{y}Q4" <= period}
     for name, rows in (("data_year.csv", year), ("data_quarter.csv", quarter)):
-        lines = ["kpi,municipality,period,gender,value,count,status"]
-        lines += [f"{e['kpi']},{e['municipality']},{e['period']},{v['gender']},"
-                  f"{'' if v['value'] is None else v['value']},{v['count']},{v['status']}"
+        lines = ["kpi,municipality,municipality_type,period,gender,value,status,preliminary"]
+        lines += [f"{e['kpi']},{e['municipality']},{types[e['municipality']]},{e['period']},{v['gender']},"
+                  f"{'' if v['value'] is None else v['value']},{v['status']},"
+                  f"{'false' if int(str(e['period'])[:4]) in final_years else 'true'}"
                   for e in rows for v in e["values"]]
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "RELEASE_NOTES.md").write_text(f"# Release {period} {version}\n", encoding="utf-8")

@@ -98,7 +98,7 @@ def test_release_selection_and_files(client, release_paths, tmp_path):
     assert old.json()["count"] == 0
     assert client.get("/releases/2025Q4/v001/manifest.json").json() == manifest
     csv_text = client.get("/releases/2025Q3/v001/data_year.csv").text
-    assert csv_text.startswith("kpi,municipality,period,gender")
+    assert csv_text.startswith("kpi,municipality,municipality_type,period,gender")
     for bad in ("/releases/2025Q3/v001/..%2F..%2Frestricted%2Fregister.sqlite", "/releases/2025Q3/v001/index.json",
                 "/releases/..%2Frestricted/v001/kpi.json", "/releases/2025Q3/v001/secret.json"):
         response = client.get(bad)
@@ -120,7 +120,7 @@ def test_pagination_over_loopback_returns_every_value_once(release_paths):
         url, pages, seen = f"{base}/v3/data/kpi/SUKF01,SUKF03/year/2025Q1,2025Q2,2025Q3?per_page=97", 0, []
         while url:
             body = requests.get(url, timeout=10).json()
-            assert body["count"] == len(expected)
+            assert body["count"] == len(body["values"])  # Kolada: the length of this page
             assert body["previous_url"] is None if pages == 0 else f"page={pages}&" in body["previous_url"]
             assert len(body["values"]) <= 97
             seen += body["values"]

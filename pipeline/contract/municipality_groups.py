@@ -32,8 +32,9 @@ class MunicipalityGroup:
         return tuple(m for m, _ in self.members)
 
     def kolada(self) -> dict:
-        """The /v3/municipality_groups shape: id, title, members [{id, title}]."""
-        return {"id": self.id, "title": self.title, "members": [{"id": m, "title": t} for m, t in self.members]}
+        """The /v3/municipality_groups shape: id, title, members [{member_id, member_title}] (Kolada v3)."""
+        return {"id": self.id, "title": self.title,
+                "members": [{"member_id": m, "member_title": t} for m, t in self.members]}
 
 
 @cache

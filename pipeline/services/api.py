@@ -8,12 +8,22 @@ one is parsed once and kept in memory. Paths and answers follow Kolada v3 so exi
 * ``/v3/data/kpi/{k}/year/{y}``, ``/v3/data/kpi/{k}/municipality/{m}[/year/{y}]``,
   ``/v3/data/municipality/{m}/year/{y}``, ``/v3/data/kpi/{k}`` and ``/v3/data/?kpi_id=&municipality_id=&year=``.
 
+Also Kolada's helper entities: ``/v3/municipality_groups[/{ids}]`` (Kolada's own group ids, titles
+and members, e.g. "Liknande kommuner IFO"), ``/v3/kpi_groups[/{ids}]`` (one group with our KPIs),
+``/v3/ou`` and ``/v3/oudata/...`` (we have no organisational units: well-formed empty answers, not
+404) and ``/v3/openapi.json``. A group id may stand in the municipality segment of a data path, as in
+Kolada (``/v3/data/kpi/SUKF02/municipality/G36453,0180/year/2025``): its value is the unweighted mean
+of the members' published values and ``count`` the number of members with a value. Groups appear only
+when asked for by id (a query without municipalities answers municipalities, län and Riket).
+
 Extension for quarterly figures (Kolada itself is yearly): a "year" may be written as a quarter,
 ``/v3/data/kpi/SUKF01/year/2025Q3`` (mixing ``2025,2025Q3`` is fine). Without any year the answer
 holds yearly values only, like Kolada; ``period_type=quarter|all`` widens it.
 
-Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = total
-matches, absolute ``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment.
+Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = number of
+values in this answer (Kolada documents count as the length of ``values``), absolute
+``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment; a year segment may
+hold up to 100 years, because pykolada asks for 55 years in one segment by default.
 ``from_date=YYYY-MM-DD`` keeps values published or changed on or after that date; every value of a
 release carries the release's created time (a revision is a new release), so it answers "what is
 new since". A specific release: ``?release=2025Q3/v001`` or header ``X-SUKF-Release``.
@@ -34,12 +44,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
+from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
+from pipeline.release.cells import published_cells
+from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
 MAX_PER_PAGE = 5000
 CACHED_RELEASES = 4  # parsed releases kept in memory (least recently used dropped first)
 MAX_IDS = 25
+MAX_YEARS = 100
 RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
                  "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
 _PERIOD_DIR = re.compile(r"^\d{4}Q[1-4]$")
@@ -158,23 +173,23 @@ class ReleaseStore:
 # parameter parsing
 
 
-def _ids(segment: str | list[str] | None) -> list[str] | None:
-    """Comma-separated (or repeated) ids; None when absent. 400 for more than 25 or odd characters."""
+def _ids(segment: str | list[str] | None, limit: int = MAX_IDS) -> list[str] | None:
+    """Comma-separated (or repeated) ids; None when absent. 400 for more than ``limit`` or odd characters."""
     if segment is None:
         return None
     parts = segment if isinstance(segment, list) else [segment]
     ids = [i.strip() for p in parts for i in p.split(",") if i.strip()]
     if not ids:
         return None
-    if len(ids) > MAX_IDS:
-        raise ApiError(400, f"Högst {MAX_IDS} id:n per led (fick {len(ids)}).")
+    if len(ids) > limit:
+        raise ApiError(400, f"Högst {limit} id:n per led (fick {len(ids)}).")
     if not all(_ID.match(i) for i in ids):
         raise ApiError(400, "Ogiltigt id.")
     return ids
 
 
 def _periods(segment: str | list[str] | None) -> set[int | str] | None:
-    ids = _ids(segment)
+    ids = _ids(segment, MAX_YEARS)
     if ids is None:
         return None
     out: set[int | str] = set()
@@ -205,7 +220,7 @@ def _paginate(request: Request, items: list) -> JSONResponse:
                 if start + per_page < len(items) else None)
     previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
                     if page > 1 and items else None)
-    return JSONResponse({"values": chunk, "count": len(items), "next_url": next_url, "previous_url": previous_url})
+    return JSONResponse({"values": chunk, "count": len(chunk), "next_url": next_url, "previous_url": previous_url})
 
 
 def _region_type(request: Request) -> str | None:
@@ -296,7 +311,46 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         kpis = _ids(p.get("kpi") or q.getlist("kpi_id") or None)
         munis = _ids(p.get("municipality") or q.getlist("municipality_id") or None)
         periods = _periods(p.get("year") or q.getlist("year") or None)
-        return _paginate(request, _select_data(release, request, kpis=kpis, munis=munis, periods=periods))
+        groups = [m for m in munis or [] if m in municipality_groups()]
+        plain = None if munis is None else [m for m in munis if m not in groups]
+        items = _select_data(release, request, kpis=kpis, munis=plain, periods=periods)
+        for gid in groups:
+            group = municipality_groups()[gid]
+            members = _select_data(release, request, kpis=kpis, munis=list(group.member_ids), periods=periods)
+            items += group_entries(group, members)
+        return _paginate(request, items)
+
+    def municipality_group(request: Request) -> Response:
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        items = [g.kolada() for g in municipality_groups().values()
+                 if (ids is None or g.id in ids) and title in g.title.lower()]
+        return _paginate(request, items)
+
+    def kpi_group(request: Request) -> Response:
+        """One group holding every KPI of the release (Kolada's kpi_groups shape)."""
+        release = _release(request, store)
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        group = {"id": catalogue.KPI_GROUP_ID, "title": catalogue.KPI_GROUP_TITLE,
+                 "members": [{"member_id": k["id"], "member_title": k["title"]} for k in release.kpis]}
+        keep = (ids is None or group["id"] in ids) and title in group["title"].lower()
+        return _paginate(request, [group] if keep else [])
+
+    def organisational_units(request: Request) -> Response:
+        """We publish no organisational units: Kolada's empty answer, after checking the parameters."""
+        _ids(request.path_params.get("ids"))
+        for name in ("kpi", "ou"):
+            _ids(request.path_params.get(name) or request.query_params.getlist(f"{name}_id") or None)
+        _periods(request.path_params.get("year") or request.query_params.getlist("year") or None)
+        return _paginate(request, [])
+
+    def kpi_meta(request: Request) -> Response:
+        """Not part of Kolada: each KPI's unit, numerator, denominator and reading advice (for the page)."""
+        return JSONResponse({"kpis": {k.id: {"unit": k.unit.value, "unit_label": k.unit_label,
+                                             "numerator": k.numerator_text, "denominator": k.denominator_text,
+                                             "reading": k.reading, "divided_by_gender": k.divided_by_gender}
+                                      for k in catalogue.KPIS}})
 
     def releases(request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
@@ -318,8 +372,29 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
 
     def counties_meta(request: Request) -> Response:
         """Not part of Kolada: which län each kommun belongs to (for the comparison page)."""
+        groups = municipality_groups()
+        skr = skr_group_of()
         return JSONResponse({"municipality_county": {m.kod: m.lan_id for m in municipalities()},
-                             "counties": counties()})
+                             "counties": counties(),
+                             "similar_group": similar_group_of(), "skr_group": skr,
+                             "skr_groups": {g: groups[g].title for g in sorted(set(skr.values()))}})
+
+    release_meta_cache: OrderedDict[tuple[str, str], dict] = OrderedDict()
+
+    def release_meta(request: Request) -> Response:
+        """Not part of Kolada: which release the page shows and which periods are preliminary (the
+        Kolada data shape has no such flag; the release CSV has it per cell)."""
+        release = _release(request, store)
+        key = (release.period, release.version)
+        if key not in release_meta_cache:
+            cells = published_cells(paths, f"{release.period}/{release.version}")
+            prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
+            release_meta_cache[key] = {
+                "release": f"{release.period}/{release.version}", "created": release.created,
+                "periods": {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}}
+            while len(release_meta_cache) > CACHED_RELEASES:
+                release_meta_cache.popitem(last=False)
+        return JSONResponse(release_meta_cache[key])
 
     def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -338,11 +413,23 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                   "/v3/data/kpi/{kpi}/municipality/{municipality}",
                   "/v3/data/kpi/{kpi}/municipality/{municipality}/year/{year}",
                   "/v3/data/municipality/{municipality}/year/{year}", "/v3/data", "/v3/data/"]
+    ou_paths = ["/v3/ou", "/v3/ou/", "/v3/ou/{ids}", "/v3/oudata", "/v3/oudata/", "/v3/oudata/kpi/{kpi}",
+                "/v3/oudata/kpi/{kpi}/year/{year}", "/v3/oudata/kpi/{kpi}/ou/{ou}",
+                "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}", "/v3/oudata/ou/{ou}/year/{year}"]
     return [
         Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)), Route("/v3/kpi/{ids}", e(kpi)),
         Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
         Route("/v3/municipality/{ids}", e(municipality)),
         *[Route(path, e(data)) for path in data_paths],
+        Route("/v3/municipality_groups", e(municipality_group)),
+        Route("/v3/municipality_groups/", e(municipality_group)),
+        Route("/v3/municipality_groups/{ids}", e(municipality_group)),
+        Route("/v3/kpi_groups", e(kpi_group)), Route("/v3/kpi_groups/", e(kpi_group)),
+        Route("/v3/kpi_groups/{ids}", e(kpi_group)),
+        *[Route(path, e(organisational_units)) for path in ou_paths],
+        Route("/v3/openapi.json", e(openapi)),
+        Route("/meta/kpis.json", e(kpi_meta)),
+        Route("/meta/release.json", e(release_meta)),
         Route("/releases", e(releases)),
         Route("/releases/{period}/{version}/{file}", e(release_file)),
         Route("/meta/counties.json", e(counties_meta)),
@@ -366,8 +453,10 @@ def openapi_document() -> dict:
             "period_type": ("query", {"type": "string", "enum": ["year", "quarter", "all"]}),
             "ids": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
             "kpi": ("path", {"type": "string", "description": "up to 25 comma-separated KPI ids"}),
-            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
-            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3)"}),
+            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids; a Kolada "
+                                      "group id (G…) gives the unweighted mean of its members"}),
+            "ou": ("path", {"type": "string", "description": "organisational unit ids"}),
+            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3), up to 100"}),
             "kpi_id": ("query", {"type": "string"}), "municipality_id": ("query", {"type": "string"}),
             "year_q": ("query", {"type": "string"}),
             "period": ("path", {"type": "string"}), "version": ("path", {"type": "string"}),
@@ -407,6 +496,17 @@ def openapi_document() -> dict:
                 "Data for KPIs, municipalities and periods", "kpi", "municipality", "year", *data_q),
             "/v3/data/municipality/{municipality}/year/{year}": get("All KPIs for municipalities and periods",
                                                                      "municipality", "year", *data_q),
+            "/v3/municipality_groups": get("Kolada's municipality groups (ids, titles, members)", *common, "title"),
+            "/v3/municipality_groups/{ids}": get("Municipality groups by id", "ids", *common),
+            "/v3/kpi_groups": get("KPI groups (one group with the SU-kvinnofrid KPIs)", *common, "title"),
+            "/v3/kpi_groups/{ids}": get("KPI groups by id", "ids", *common),
+            "/v3/ou": get("Organisational units (none are published: always empty)", *common, "title"),
+            "/v3/ou/{ids}": get("Organisational units by id (always empty)", "ids", *common),
+            "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}": get("Data for organisational units (always empty)",
+                                                             "kpi", "ou", "year", *common),
+            "/v3/oudata/kpi/{kpi}/year/{year}": get("Data for organisational units (always empty)", "kpi",
+                                                     "year", *common),
+            "/v3/openapi.json": get("This document", responses={"200": {"description": "OpenAPI 3"}}),
             "/releases": get("Published releases", responses={"200": {"description": "list of releases"}}),
             "/releases/{period}/{version}/{file}": get(
                 "Download one file of a release", "period", "version", "file",

@@ -143,16 +143,16 @@ def upload_main(argv: list[str] | None = None) -> int:
 
 def fetch_all(session: requests.Session, url: str, params: dict | None = None) -> dict:
     """Every page of a Kolada v3 answer, following next_url; returns one envelope."""
-    values, count = [], 0
+    values: list = []
     while url:
         response = session.get(url, params=params, timeout=60)
         if not response.ok:
             raise ClientError(f"{response.status_code}: {_message(response)}")
         body = response.json()
         values += body["values"]
-        count = body["count"]
         url, params = body.get("next_url"), None
-    return {"values": values, "count": count, "next_url": None, "previous_url": None}
+    # Kolada's count is the length of one page's values: the merged envelope counts all of them.
+    return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
 def flatten(envelope: dict) -> list[dict]:
