@@ -48,6 +48,7 @@ from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
 from pipeline.release.cells import published_cells
+from pipeline.services import tables
 from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
@@ -231,6 +232,11 @@ def _region_type(request: Request) -> str | None:
     return mapping[raw]
 
 
+def release_label(release: LoadedRelease) -> str:
+    """How the page and downloads name the release (vintage) they show."""
+    return f"{release.period}/{release.version}"
+
+
 def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
     spec = request.query_params.get("release") or request.headers.get("x-sukf-release")
     return store.get(spec)
@@ -350,7 +356,8 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         return JSONResponse({"kpis": {k.id: {"unit": k.unit.value, "unit_label": k.unit_label,
                                              "numerator": k.numerator_text, "denominator": k.denominator_text,
                                              "reading": k.reading, "divided_by_gender": k.divided_by_gender}
-                                      for k in catalogue.KPIS}})
+                                      for k in catalogue.KPIS},
+                             "footnotes": [{"sign": sign, "text": text} for sign, text in tables.FOOTNOTES]})
 
     def releases(request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
@@ -379,22 +386,58 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                              "similar_group": similar_group_of(), "skr_group": skr,
                              "skr_groups": {g: groups[g].title for g in sorted(set(skr.values()))}})
 
-    release_meta_cache: OrderedDict[tuple[str, str], dict] = OrderedDict()
+    status_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+
+    def period_status(release: LoadedRelease) -> dict[str, str]:
+        """Period -> "final" | "preliminary" (the Kolada shape has no such flag; the release CSV has it)."""
+        key = (release.period, release.version)
+        if key not in status_cache:
+            cells = published_cells(paths, release_label(release))
+            prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
+            status_cache[key] = {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}
+            while len(status_cache) > CACHED_RELEASES:
+                status_cache.popitem(last=False)
+        return status_cache[key]
 
     def release_meta(request: Request) -> Response:
-        """Not part of Kolada: which release the page shows and which periods are preliminary (the
-        Kolada data shape has no such flag; the release CSV has it per cell)."""
+        """Not part of Kolada: which release the page shows and which periods are preliminary."""
         release = _release(request, store)
-        key = (release.period, release.version)
-        if key not in release_meta_cache:
-            cells = published_cells(paths, f"{release.period}/{release.version}")
-            prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
-            release_meta_cache[key] = {
-                "release": f"{release.period}/{release.version}", "created": release.created,
-                "periods": {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}}
-            while len(release_meta_cache) > CACHED_RELEASES:
-                release_meta_cache.popitem(last=False)
-        return JSONResponse(release_meta_cache[key])
+        return JSONResponse({"release": release_label(release), "created": release.created,
+                             "periods": period_status(release)})
+
+    def download(request: Request) -> Response:
+        """Ranking or time series as CSV or Excel, with KPI, period, unit, release and footnotes inside."""
+        release = _release(request, store)
+        table_name, fmt = request.path_params["table"], request.path_params["fmt"]
+        q = request.query_params
+        kpi_id = (_ids(q.get("kpi")) or [""])[0]
+        gender = q.get("gender", "T")
+        if gender not in ("T", "K", "M") or fmt not in ("csv", "xlsx") or table_name not in ("ranking", "series"):
+            raise ApiError(400, "Ogiltig tabell, kön eller format.")
+        try:
+            if table_name == "ranking":
+                periods = _periods(q.get("period"))
+                if not periods or len(periods) != 1:
+                    raise ApiError(400, "Ange en period, t.ex. period=2024.")
+                period = next(iter(periods))
+                table = tables.ranking_table(release, kpi_id, period, gender, release_label=release_label(release),
+                                             status=period_status(release).get(str(period), "preliminary"))
+            else:
+                municipality = (_ids(q.get("municipality")) or [""])[0]
+                if municipality not in {m.kod for m in municipalities()}:
+                    raise ApiError(400, "Ange en kommun, t.ex. municipality=0180.")
+                period_type = q.get("period_type", "year")
+                if period_type not in ("year", "quarter"):
+                    raise ApiError(400, "period_type ska vara year eller quarter.")
+                table = tables.series_table(release, kpi_id, municipality, period_type, gender,
+                                            statuses=period_status(release), release_label=release_label(release))
+        except KeyError:
+            raise ApiError(404, "Nyckeltalet finns inte i releasen.") from None
+        body = tables.csv_bytes(table) if fmt == "csv" else tables.xlsx_bytes(table)
+        media = ("text/csv; charset=utf-8" if fmt == "csv"
+                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        name = f"{table_name}_{kpi_id}.{fmt}"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -430,6 +473,7 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         Route("/v3/openapi.json", e(openapi)),
         Route("/meta/kpis.json", e(kpi_meta)),
         Route("/meta/release.json", e(release_meta)),
+        Route("/download/{table}.{fmt}", e(download)),
         Route("/releases", e(releases)),
         Route("/releases/{period}/{version}/{file}", e(release_file)),
         Route("/meta/counties.json", e(counties_meta)),
