@@ -24,7 +24,7 @@ from urllib3.util.retry import Retry
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
                  "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
-CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status")
+CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary")
 
 
 class ClientError(Exception):
@@ -155,9 +155,24 @@ def fetch_all(session: requests.Session, url: str, params: dict | None = None) -
     return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
-def flatten(envelope: dict) -> list[dict]:
-    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v}
+def flatten(envelope: dict, periods: dict[str, str] | None = None) -> list[dict]:
+    """One row per gender value; ``preliminary`` from the release's period status (the Kolada data shape
+    has no such flag, so the server's /meta/release.json supplies it; empty when unknown)."""
+    status = periods or {}
+
+    def prel(period) -> str:
+        known = status.get(str(period))
+        return "" if known is None else ("true" if known == "preliminary" else "false")
+
+    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v,
+             "preliminary": prel(item["period"])}
             for item in envelope["values"] for v in item["values"]]
+
+
+def period_status(session: requests.Session, server: str, params: dict) -> dict[str, str]:
+    """Period -> final|preliminary of the release being pulled; {} from a server without the endpoint."""
+    response = session.get(f"{server}/meta/release.json", params=params, timeout=60)
+    return response.json().get("periods", {}) if response.ok else {}
 
 
 def download(session: requests.Session, url: str, target: Path) -> int:
@@ -225,6 +240,7 @@ def pull_main(argv: list[str] | None = None) -> int:
         url += f"/year/{args.year}" if args.year else ""
         params = {} if args.release == "latest" else {"release": args.release}
         envelope = fetch_all(session, url, params)
+        periods = period_status(session, server, params) if args.format == "csv" else {}
     except (ClientError, requests.RequestException) as exc:
         return _report_failure(exc, server)
     if args.format == "json":
@@ -233,7 +249,7 @@ def pull_main(argv: list[str] | None = None) -> int:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(flatten(envelope))
+        writer.writerows(flatten(envelope, periods))
         text = buffer.getvalue()
     if args.out:
         args.out.write_text(text, encoding="utf-8")
