@@ -120,3 +120,29 @@ def test_meta_for_the_page(setup):
     assert release["release"] == "2025Q3/v001"
     assert release["periods"]["2024"] == "final" and release["periods"]["2025"] == "preliminary"
     assert release["periods"]["2025Q1"] == "preliminary"
+
+
+def test_downloads_and_hostile_parameters(setup):
+    client, folder = setup
+    year = _year(folder)
+    response = client.get("/download/ranking.csv?kpi=SUKF03&period=2024&gender=K")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    text = response.content.decode("utf-8-sig")
+    assert "SUKF03" in text and "Kön;Kvinnor" in text and "Release;2025Q3/v001" in text and "2024 (slutligt)" in text
+    rows = {line.split(";")[1]: line.split(";") for line in text.splitlines() if line[:1].isdigit() or line[:1] == ";"}
+    entry = next(e for e in year if e["kpi"] == "SUKF03" and e["municipality"] == "0114" and e["period"] == 2024)
+    cell = next(v for v in entry["values"] if v["gender"] == "K")
+    assert rows["0114"][5] == (".." if cell["status"] == ".." else f"{cell['value']:.1f}".replace(".", ","))
+    quarter = client.get("/download/series.csv?kpi=SUKF17&municipality=0114&period_type=quarter")
+    assert "2025Q3" in quarter.content.decode("utf-8-sig") and "preliminärt" in quarter.content.decode("utf-8-sig")
+    count = client.get("/download/series.csv?kpi=SUKF01&municipality=0114").content.decode("utf-8-sig")
+    header = next(line for line in count.splitlines() if line.startswith("Period;"))
+    assert header.split(";") == ["Period", "Status", "Upplands Väsby"] and "jämförs inte" in count
+    for bad in ("/download/ranking.csv?kpi=SUKF03&period=2024,2025", "/download/ranking.csv?kpi==cmd|x&period=2024",
+                "/download/series.csv?kpi=SUKF03&municipality=../etc", "/download/series.csv?kpi=SUKF03",
+                "/download/ranking.exe?kpi=SUKF03&period=2024", "/download/other.csv?kpi=SUKF03&period=2024",
+                "/download/series.xlsx?kpi=SUKF03&municipality=0114&period_type=week"):
+        response = client.get(bad)
+        assert response.status_code == 400, bad
+        assert "cmd" not in response.text and "etc" not in response.text
+    assert client.get("/download/ranking.csv?kpi=SUKF05&period=2024").status_code == 404  # not in this release

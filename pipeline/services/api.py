@@ -551,6 +551,24 @@ def openapi_document() -> dict:
             "/v3/oudata/kpi/{kpi}/year/{year}": get("Data for organisational units (always empty)", "kpi",
                                                      "year", *common),
             "/v3/openapi.json": get("This document", responses={"200": {"description": "OpenAPI 3"}}),
+            "/download/{table}.{fmt}": {"get": {
+                "summary": "The comparison page's ranking or time series as CSV or Excel, with KPI, period, unit, "
+                           "release and footnotes inside",
+                "parameters": [
+                    {"name": "table", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["ranking", "series"]}},
+                    {"name": "fmt", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["csv", "xlsx"]}},
+                    {"name": "kpi", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "period", "in": "query", "schema": {"type": "string", "example": "2024"}},
+                    {"name": "municipality", "in": "query", "schema": {"type": "string", "example": "0180"}},
+                    {"name": "period_type", "in": "query", "schema": {"type": "string", "enum": ["year", "quarter"]}},
+                    {"name": "gender", "in": "query", "schema": {"type": "string", "enum": ["T", "K", "M"]}},
+                    *params("release")],
+                "responses": {"200": {"description": "the file"}, "400": {"description": "bad parameter"},
+                              "404": {"description": "no such KPI"}}}},
+            "/meta/release.json": get("Not Kolada: release shown and each period's status (final/preliminary)",
+                                      "release", responses={"200": {"description": "JSON"}}),
             "/releases": get("Published releases", responses={"200": {"description": "list of releases"}}),
             "/releases/{period}/{version}/{file}": get(
                 "Download one file of a release", "period", "version", "file",
