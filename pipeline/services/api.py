@@ -233,7 +233,8 @@ def _region_type(request: Request) -> str | None:
 
 
 def release_label(release: LoadedRelease) -> str:
-    """How the page and downloads name the release (vintage) they show."""
+    """How the page and downloads name the release (vintage) they show, and the ``release`` argument of
+    ``published_cells`` for it — the one place that knows how a loaded release is named."""
     return f"{release.period}/{release.version}"
 
 
@@ -386,13 +387,13 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                              "similar_group": similar_group_of(), "skr_group": skr,
                              "skr_groups": {g: groups[g].title for g in sorted(set(skr.values()))}})
 
-    status_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+    status_cache: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     def period_status(release: LoadedRelease) -> dict[str, str]:
         """Period -> "final" | "preliminary" (the Kolada shape has no such flag; the release CSV has it)."""
-        key = (release.period, release.version)
+        key = release_label(release)
         if key not in status_cache:
-            cells = published_cells(paths, release_label(release))
+            cells = published_cells(paths, key)
             prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
             status_cache[key] = {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}
             while len(status_cache) > CACHED_RELEASES:

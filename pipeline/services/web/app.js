@@ -245,9 +245,9 @@ async function loadSeries() {
   $("series-title").textContent = "Tidsserie – " + title + (count ? "" : " jämfört med liknande kommuner, länet och riket");
   $("series-note").textContent = count
     ? "Antal ärenden beror på kommunens storlek och jämförs därför inte med län och riket. Välj ett nyckeltal " +
-      "per 10 000 invånare eller en andel för att jämföra."
+      "per 10 000 invånare eller en andel för att jämföra. * = preliminärt."
     : "Liknande kommuner IFO är Koladas jämförelsegrupp för kommunen; värdet är ett ovägt medel av gruppens " +
-      "publicerade värden.";
+      "publicerade värden. * = preliminärt.";
   const own = lines[0].points;
   const message = $("series-message");
   if (own.length && own.every((p) => p.shown === "..")) {
@@ -331,7 +331,8 @@ function drawSeries(periods, lines) {
   }
   const step = Math.ceil(periods.length / 8);
   periods.forEach((p, i) => {
-    if (i % step === 0) el("text", { x: x(i), y: H - 10, "text-anchor": "middle", "font-size": 12, fill: "#444" }, String(p));
+    const mark = state.periods[String(p)] === "final" ? "" : "*";
+    if (i % step === 0) el("text", { x: x(i), y: H - 10, "text-anchor": "middle", "font-size": 12, fill: "#444" }, String(p) + mark);
   });
   lines.slice().reverse().forEach((l) => {
     let d = "", pen = false;
