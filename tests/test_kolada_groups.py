@@ -76,6 +76,8 @@ def test_group_values_are_kolada_s_unweighted_mean(setup):
     # through the query-parameter form (koladapy) as well
     q = client.get("/v3/data/?kpi_id=SUKF03&municipality_id=G36453&year=2024").json()["values"]
     assert q == groups[:1]
+    every_kpi = client.get("/v3/data/municipality/G36453/year/2024").json()["values"]
+    assert {e["municipality"] for e in every_kpi} == {"G36453"} and {e["kpi"] for e in every_kpi} == set(FAKE_KPIS)
 
 
 def test_kpi_groups_ou_and_oudata(setup):
