@@ -6,6 +6,8 @@
 const $ = (id) => document.getElementById(id);
 const RIKET = "0000";
 const GENDER = { T: "Totalt", K: "Kvinnor", M: "Män" };
+const HINT = { "..": "Skyddat värde: få ärenden, eller dolt för att skydda ett annat värde (se teckenförklaringen)",
+  "–": "Uppgift saknas (se teckenförklaringen)" };
 const state = {
   kpis: [], defs: {}, footnotes: [], munis: {}, county: {}, counties: {}, similar: {}, skr: {}, skrGroups: {},
   periods: {}, release: "", rows: [], sort: { key: "rank", dir: 1 }, kpi: null,
@@ -207,6 +209,7 @@ function renderRanking() {
       const td = document.createElement("td");
       td.textContent = t;
       if (cls) td.className = cls;
+      if (HINT[t]) td.title = HINT[t];
       tr.appendChild(td);
     });
     body.appendChild(tr);
@@ -291,6 +294,7 @@ function seriesTable(periods, lines) {
       const td = document.createElement("td");
       td.className = "num";
       td.textContent = l.points[i].shown;
+      if (HINT[td.textContent]) td.title = HINT[td.textContent];
       row.appendChild(td);
     });
     body.appendChild(row);
