@@ -24,7 +24,7 @@ from pipeline.contract.kpis import BY_ID, Unit
 from pipeline.release.publish import publish_vintage
 from pipeline.settings import Paths
 
-FAKE_KPIS = ("U30750", "SUKF01", "SUKF03")
+FAKE_KPIS = ("SUKF17", "SUKF01", "SUKF03")
 FAKE_YEARS = (2024, 2025)
 FAKE_QUARTERS = ("2025Q1", "2025Q2", "2025Q3")
 CREATED = "2025-10-15T08:00:00+00:00"
@@ -69,9 +69,10 @@ def fake_frame(*, bump: float = 0.0) -> pd.DataFrame:
 
 
 def write_fake_release(root: Path, created: str = CREATED, *, bump: float = 0.0) -> Path:
-    """Publish a vintage of fake values with the real publisher; returns the vintage folder."""
+    """Publish a vintage of fake values with the real publisher (2024 closed: final; 2025 preliminary);
+    returns the vintage folder."""
     paths = Paths(root).ensure()
-    result = publish_vintage(fake_frame(bump=bump), paths=paths, submissions=[],
+    result = publish_vintage(fake_frame(bump=bump), paths=paths, submissions=[], closed_years={2024},
                              now=datetime.fromisoformat(created))
     assert result.changed and result.path is not None
     return result.path

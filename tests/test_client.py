@@ -92,12 +92,15 @@ def test_pull_values_csv_and_json(server, tmp_path):
     expected = [(e["municipality"], v["gender"], v["status"]) for e in year
                 if e["kpi"] == "SUKF03" and e["period"] == 2025 for v in e["values"]]
     assert [(r["municipality"], r["gender"], r["status"]) for r in rows] == expected
+    assert {r["preliminary"] for r in rows} == {"true"}  # 2025 is preliminary in a 2025Q3 release
+    assert client.pull_main(["--kpi", "SUKF03", "--year", "2024", "--server", base, "--out", str(out)]) == 0
+    assert {r["preliminary"] for r in csv.DictReader(out.open(encoding="utf-8"))} == {"false"}
     out = tmp_path / "u.json"
     assert client.pull_main(["--kpi", ",".join(FAKE_KPIS), "--year", "2024,2025Q3", "--municipality", "0114",
                              "--format", "json", "--server", base, "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     assert {(e["kpi"], e["period"]) for e in got["values"]} == {(k, p) for k in FAKE_KPIS for p in (2024, "2025Q3")}
-    assert [r["preliminary"] for r in rows] == ["True"] * len(rows)  # the release's flag is kept
+    assert [r["preliminary"] for r in rows] == ["true"] * len(rows)  # the release's flag is kept
     assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--release", "v009",
                              "--server", base]) == 2
 

@@ -2,7 +2,7 @@
 
 The attacker sees status/value of every published cell, knows which municipalities submitted (the
 manifest lists them) and knows the public population, so a published rate reveals its case count.
-Every relation (T = K + M + annat, län = Σ kommuner, Riket = Σ län, SUKF02 = U30751 / SUKF01,
+Every relation (T = K + M + annat, län = Σ kommuner, Riket = Σ län, SUKF02 = SUKF18 / SUKF01,
 SUKF16 = M / (K + M + annat), year = Σ quarters for counts of events dated in the period) with
 exactly one unknown cell gives that cell away; recovered cells become known and the attacker tries
 again until nothing new falls out. A second, value-aware attacker (``derived_small_totals``) computes
@@ -29,7 +29,7 @@ KOMMUNER = [m.kod for m in municipalities() if m.lanskod in LANS]
 PERIODS = ["2025Q2", "2025Q3", "2025"]
 LAN_OF = {m.kod: m.lan_id for m in municipalities()}
 COUNTED = {k.id for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
-DATED = {k for k in COUNTED if "_in_period" in BY_ID[k].numerator}  # U30750 (opened), U30752 (closed)
+DATED = {k for k in COUNTED if "_in_period" in BY_ID[k].numerator}  # SUKF17 (opened), SUKF19 (closed)
 
 
 def _mart(seed: int) -> pd.DataFrame:
@@ -169,8 +169,8 @@ def test_no_small_total_can_be_derived(seed: int) -> None:
 def test_year_relation_kpis_come_from_the_catalogue() -> None:
     from pipeline.keyfigures.disclosure import period_additive_kpis
 
-    assert set(period_additive_kpis()) == {"U30750", "U30752", "SUKF03", "SUKF04", "SUKF13", "SUKF14", "SUKF15"}
-    assert DATED == {"U30750", "U30752"}
+    assert set(period_additive_kpis()) == {"SUKF17", "SUKF19", "SUKF03", "SUKF04", "SUKF13", "SUKF14", "SUKF15"}
+    assert DATED == {"SUKF17", "SUKF19"}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -238,7 +238,7 @@ def test_linear_algebra_attacker_on_counts(seed: int) -> None:
     """Combining every equation at once (not one at a time) still pins down no hidden count."""
     mart = _mart(seed)
     out = apply_disclosure(mart)
-    for kpi in ("SUKF01", "U30751", "U30750"):
+    for kpi in ("SUKF01", "SUKF18", "SUKF17"):
         for period in PERIODS:
             assert _lin_determined(out, kpi, period, _submitted(mart)) == [], (kpi, period)
 
@@ -338,17 +338,17 @@ BIG = {"0380": (60, 40, 6), "0381": (30, 25, 5), "0360": (20, 20, 5)}
 
 
 def test_year_minus_quarters_hides_the_quarter() -> None:
-    """Defect 1 (reproduced leak): U30750 Håbo Q1 T = 3 is primary, Q2 T = 8 and year T = 11 were
+    """Defect 1 (reproduced leak): SUKF17 Håbo Q1 T = 3 is primary, Q2 T = 8 and year T = 11 were
     published, so Q1 = 11 − 8. Now the year cell goes (preferred: Q2 may be out already)."""
     frame = pd.concat([
-        _uppsala("U30750", "2025Q1", {"0305": (2, 1, 0), **BIG}),
-        _uppsala("U30750", "2025Q2", {"0305": (3, 5, 0), **BIG}),
-        _uppsala("U30750", "2025", {"0305": (5, 6, 0), **{k: (2 * a, 2 * b, 2 * c) for k, (a, b, c) in BIG.items()}}),
+        _uppsala("SUKF17", "2025Q1", {"0305": (2, 1, 0), **BIG}),
+        _uppsala("SUKF17", "2025Q2", {"0305": (3, 5, 0), **BIG}),
+        _uppsala("SUKF17", "2025", {"0305": (5, 6, 0), **{k: (2 * a, 2 * b, 2 * c) for k, (a, b, c) in BIG.items()}}),
     ], ignore_index=True)
     out = _check(frame)
-    assert out.loc[("U30750", "0305", "2025Q1", "T"), "suppression"] == "primary"
-    assert out.loc[("U30750", "0305", "2025", "T"), "status"] == ".."
-    assert out.loc[("U30750", "0305", "2025Q2", "T"), "status"] == ""
+    assert out.loc[("SUKF17", "0305", "2025Q1", "T"), "suppression"] == "primary"
+    assert out.loc[("SUKF17", "0305", "2025", "T"), "status"] == ".."
+    assert out.loc[("SUKF17", "0305", "2025Q2", "T"), "status"] == ""
 
 
 def test_annat_leftover_is_protected() -> None:

@@ -39,7 +39,7 @@ def test_kpi_and_municipality_metadata(client, release_paths):
     body = response.json()
     assert body["values"] == _file(folder, "kpi.json")["values"]
     assert body["count"] == len(KPIS) and body["next_url"] is None and body["previous_url"] is None
-    assert [k["id"] for k in client.get("/v3/kpi/SUKF03,U30750").json()["values"]] == ["SUKF03", "U30750"]
+    assert [k["id"] for k in client.get("/v3/kpi/SUKF03,SUKF17").json()["values"]] == ["SUKF03", "SUKF17"]
     titled = [k for k in body["values"] if "aktuella" in k["title"].lower()]
     assert titled and client.get("/v3/kpi?title=aktuella").json()["count"] == len(titled)
 
@@ -71,8 +71,8 @@ def test_data_paths_filter_exactly(client, release_paths):
     assert {(e["kpi"], e["period"]) for e in got} == {(k, p) for k in FAKE_KPIS for p in (2024, "2025Q1")}
 
     # koladapy's query-parameter form, with repeated parameters
-    got = client.get("/v3/data/?kpi_id=SUKF01&kpi_id=U30750&municipality_id=0114&year=2025").json()["values"]
-    assert {e["kpi"] for e in got} == {"SUKF01", "U30750"} and {e["period"] for e in got} == {2025}
+    got = client.get("/v3/data/?kpi_id=SUKF01&kpi_id=SUKF17&municipality_id=0114&year=2025").json()["values"]
+    assert {e["kpi"] for e in got} == {"SUKF01", "SUKF17"} and {e["period"] for e in got} == {2025}
 
     all_periods = client.get("/v3/data/kpi/SUKF01/municipality/0000?period_type=all").json()["values"]
     assert {e["period"] for e in all_periods} == {2024, 2025, "2025Q1", "2025Q2", "2025Q3"}
@@ -156,7 +156,7 @@ def test_pagination_over_loopback_returns_every_value_once(release_paths):
         url, pages, seen = f"{base}/v3/data/kpi/SUKF01,SUKF03/year/2025Q1,2025Q2,2025Q3?per_page=97", 0, []
         while url:
             body = requests.get(url, timeout=10).json()
-            assert body["count"] == len(expected)
+            assert body["count"] == len(body["values"])  # Kolada: the length of this page
             assert body["previous_url"] is None if pages == 0 else f"page={pages}&" in body["previous_url"]
             assert len(body["values"]) <= 97
             seen += body["values"]

@@ -77,3 +77,29 @@ def test_koladapy_reads_a_release_written_by_the_publisher(tmp_path, monkeypatch
         got = api._paginate_request("data/kpi/SUKF01,SUKF02/year/2025Q3", {"per_page": 7})
         assert got == [e for e in quarter if e["kpi"] in {"SUKF01", "SUKF02"} and e["period"] == "2025Q3"]
         assert any(v["status"] == ".." and v["value"] is None for e in got for v in e["values"])
+
+
+def test_koladapy_reads_every_entity(kolada):
+    """kpi_groups, municipality_groups (and group values), ou and oudata through koladapy's own methods."""
+    from koladapy.exceptions import KoladaAPIError
+
+    from pipeline.contract.kpis import KPI_GROUP_ID
+    from pipeline.contract.municipality_groups import municipality_groups
+
+    api, folder = kolada
+    groups = api.get_kpi_groups()
+    assert [g["id"] for g in groups] == [KPI_GROUP_ID]
+    assert [m["member_id"] for m in api.get_kpi_group(KPI_GROUP_ID)["members"]] == [
+        k["id"] for k in _file(folder, "kpi.json")]
+    munis = api.get_municipality_groups()  # 309 groups through several pages of 200
+    assert len(munis) == len(municipality_groups()) == 309 and len({g["id"] for g in munis}) == 309
+    assert api.get_municipality_group("G92787")["title"] == "Storstäder (ovägt medel)"
+    assert [g["id"] for g in api.get_municipality_groups(query="Liknande kommuner IFO, Arboga")] == ["G36453"]
+    values = api.get_values(kpi_id="SUKF03", municipality_id=["G36453", "1984"], years=2024)
+    assert {e["municipality"] for e in values} == {"G36453", "1984"}
+    group_value = next(e for e in values if e["municipality"] == "G36453")["values"]
+    assert all(1 <= v["count"] <= 7 for v in group_value)
+    assert api.get_organizational_units() == [] and api.get_organizational_units(municipality="0180") == []
+    with pytest.raises(KoladaAPIError):
+        api.get_organizational_unit("V15E144001101")
+    assert api.get_values(kpi_id="SUKF01", ou_id="V15E144001101", years=2025) == []

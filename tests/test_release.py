@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipeline.contract.dictionary import municipalities
-from pipeline.contract.kpis import BY_ID, KPIS, Unit
+from pipeline.contract.kpis import BY_ID, KPIS, PERSPECTIVES, Unit
 from pipeline.keyfigures.disclosure import apply_disclosure
 from pipeline.release import publish as publish_mod
 from pipeline.release.kolada import safe_cell
@@ -94,7 +94,7 @@ def test_kolada_shapes(figures: pd.DataFrame, paths: Paths) -> None:
                 ("K", "M", "T") if BY_ID[item["kpi"]].divided_by_gender else ("T",))
             for cell in item["values"]:
                 assert cell["status"] in ("", "..", "-") and cell["isdeleted"] is False
-                assert cell["count"] == (0 if cell["value"] is None else 1)
+                assert cell["count"] == 1  # Kolada: one municipality behind the value, hidden or not
                 assert (cell["value"] is None) == (cell["status"] != "")
                 if cell["value"] is not None:
                     assert round(cell["value"], 1) == cell["value"]
@@ -110,7 +110,9 @@ def test_kolada_shapes(figures: pd.DataFrame, paths: Paths) -> None:
     for item in kpi["values"]:
         assert set(item) == KPI_FIELDS
         assert type(item["is_divided_by_gender"]) is bool and type(item["has_ou_data"]) is bool
-        assert item["publication_date"] == "2025-10-20" and item["publ_period"] == "2025"
+        assert item["publication_date"] == "2025-10-20" and item["publ_period"] == "2025"  # Kolada: a year
+        assert item["perspective"] in PERSPECTIVES and item["operating_area"] == "Individ- och familjeomsorg"
+        assert item["auspice"] in ("E", "T", "X") and item["municipality_type"] in ("K", "L", "A")
     muni = json.loads((release / "municipality.json").read_text())["values"]
     assert len(muni) == 312 and all(set(m) == {"id", "title", "type"} for m in muni)
     types = pd.Series({m["id"]: m["type"] for m in muni})
@@ -205,8 +207,9 @@ def test_storage_grows_with_changes_not_history(paths: Paths) -> None:
 def test_manifest(figures: pd.DataFrame, paths: Paths) -> None:
     release = _publish(figures, paths).path
     manifest = json.loads((release / "manifest.json").read_text())
-    assert set(manifest["files"]) == set(DATA_FILES) | {"RELEASE_NOTES.md", "changes.csv", "kpi.json",
-                                                        "municipality.json"}
+    sdmx = {f"data/{p}.sdmx.csv" for p in PERIODS} | {"data/structure.sdmx.xml"}
+    assert set(manifest["files"]) == set(DATA_FILES) | sdmx | {"RELEASE_NOTES.md", "changes.csv", "kpi.json",
+                                                               "municipality.json"}
     for name, info in manifest["files"].items():
         assert info["sha256"] == sha256((release / name).read_bytes())
     assert manifest["submissions"] == [{k: v for k, v in SUBMISSIONS[0].items() if k != "original_name"}]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline.contract import kpis
 from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipalities
+from pipeline.contract.periods import Quarter, is_quarter
 
 GENDER_ORDER = ("K", "M", "T")
 CSV_COLUMNS = ("kpi", "municipality", "municipality_type", "period", "gender", "value", "status", "preliminary")
@@ -39,8 +40,16 @@ def _page(values: list[dict[str, Any]]) -> dict[str, Any]:
     return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
+def publ_year(period: str) -> str:
+    """Kolada's ``publ_period`` is always a year: the newest year with published values. A release of
+    2025Q3 publishes (year-to-date, preliminary) values for 2025, so its publ_period is "2025"."""
+    return str(Quarter.parse(period).year) if is_quarter(period) else str(int(period))
+
+
 def kpi_document(*, publ_period: str, publication_date: str, preliminary: bool) -> dict[str, Any]:
-    """The /v3/kpi answer for our catalogue (pipeline.contract.kpis)."""
+    """The /v3/kpi answer for our catalogue (pipeline.contract.kpis); ``publ_period`` may be given as the
+    release quarter and is published as its year."""
+    year = publ_year(publ_period)
     values = [{
         "id": k.id,
         "title": k.title,
@@ -49,10 +58,10 @@ def kpi_document(*, publ_period: str, publication_date: str, preliminary: bool) 
         "municipality_type": kpis.MUNICIPALITY_TYPE,
         "auspice": kpis.AUSPICE,
         "operating_area": kpis.OPERATING_AREA,
-        "perspective": kpis.PERSPECTIVE,
+        "perspective": k.perspective,
         "prel_publication_date": publication_date if preliminary else None,
         "publication_date": publication_date,
-        "publ_period": publ_period,
+        "publ_period": year,
         "has_ou_data": False,
     } for k in sorted(kpis.KPIS, key=lambda k: k.id)]
     return _page(values)
@@ -80,6 +89,11 @@ def by_period(figures: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(p): part for p, part in rows.groupby("period", sort=True)}
 
 
+def published_value(value: Any, status: str) -> float | None:
+    """The value as published (rounded to one decimal), None unless the status is published."""
+    return _value(value, status)
+
+
 def _value(value: Any, status: str) -> float | None:
     """Rounded to one decimal; None unless published."""
     if status != "" or value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
@@ -88,9 +102,11 @@ def _value(value: Any, status: str) -> float | None:
 
 
 def data_document(rows: pd.DataFrame, *, preliminary: bool) -> dict[str, Any]:
-    """Kolada v3 data shape for the rows of one period; ``count`` is Kolada's (1 when a value is
-    published, else 0), not a case count. ``preliminary`` is carried on every value (an extension:
-    Kolada clients ignore unknown keys) so a consumer never mistakes a preliminary figure for a final one."""
+    """Kolada v3 data shape for the rows of one period. ``count`` is Kolada's: the number of municipalities
+    behind the value — always 1 for a kommun, län or Riket, also when the value is hidden or missing
+    (Kolada: count differs from 1 only for a municipality group, where it is the number of members with a
+    value). Never a case count. ``preliminary`` is carried on every value (an extension: Kolada clients
+    ignore unknown keys) so a consumer never mistakes a preliminary figure for a final one."""
     values: list[dict[str, Any]] = []
     last = None
     columns = [rows[c].tolist() for c in ("kpi", "municipality", "period", "period_type", "gender", "status",
@@ -101,7 +117,7 @@ def data_document(rows: pd.DataFrame, *, preliminary: bool) -> dict[str, Any]:
             values.append({"kpi": kpi, "municipality": muni,
                            "period": int(period) if period_type == "year" else str(period), "values": []})
         rounded = _value(value, status)
-        values[-1]["values"].append({"gender": gender, "count": 0 if rounded is None else 1, "status": status,
+        values[-1]["values"].append({"gender": gender, "count": 1, "status": status,
                                      "value": rounded, "isdeleted": False, "preliminary": preliminary})
     return _page(values)
 

@@ -43,7 +43,8 @@ def clean_submissions(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]
 def build_manifest(*, files: dict[str, bytes], vintage: str, created: datetime,
                    submissions: list[dict[str, Any]], closed_years: set[int], previous: str | None,
                    reason: dict[str, Any], information_loss: dict[str, Any]) -> dict[str, Any]:
-    periods = sorted({name.split("/", 1)[1].rsplit(".", 1)[0] for name in files if name.startswith("data/")})
+    periods = sorted({name.split("/", 1)[1].split(".", 1)[0] for name in files
+                      if name.startswith("data/") and name.endswith(".csv")})
     return {
         "vintage": vintage,
         "created": created.isoformat(timespec="seconds"),

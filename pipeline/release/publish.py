@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import faults
-from pipeline.release import kolada, notes
+from pipeline.release import kolada, notes, sdmx
 from pipeline.release.manifest import build_manifest
 from pipeline.settings import Paths
 
@@ -208,17 +208,23 @@ def _clean_unlisted(paths: Paths, entries: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- building and publishing
 
 def build_period_files(figures: pd.DataFrame, closed_years: set[int]) -> dict[str, bytes]:
-    """``data/<period>.json`` and ``.csv`` for every period of ``figures`` (deterministic bytes)."""
-    files: dict[str, bytes] = {}
+    """``data/<period>.json``, ``.csv`` and ``.sdmx.csv`` (SDMX-CSV 2.0) for every period of ``figures``
+    (deterministic bytes), plus the SDMX data structure definition."""
+    files: dict[str, bytes] = {data_file("structure", "sdmx.xml"): sdmx.sdmx_structure()}
     for period, rows in kolada.by_period(figures).items():
         preliminary = not kolada.is_final(period, closed_years)
         files[data_file(period, "json")] = kolada.dumps(kolada.data_document(rows, preliminary=preliminary))
         files[data_file(period, "csv")] = kolada.csv_bytes(rows, preliminary=preliminary)
+        cells = rows.assign(value=[kolada.published_value(v, s) for v, s in zip(rows["value"], rows["status"],
+                                                                                 strict=True)],
+                            preliminary=preliminary)
+        files[data_file(period, "sdmx.csv")] = sdmx.sdmx_csv(cells)
     return files
 
 
 def _cells(csv_files: dict[str, bytes]) -> dict[notes.Key, notes.Cell]:
-    return notes.read_cells(*(data for name, data in sorted(csv_files.items()) if name.endswith(".csv")))
+    return notes.read_cells(*(data for name, data in sorted(csv_files.items())
+                              if PERIOD_FILE.match(name.split("/")[-1]) and name.endswith(".csv")))
 
 
 def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[dict[str, Any]],
@@ -255,7 +261,7 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         files[NOTES] = notes.render(
             vintage=vintage, created=created, previous=prev_entry["vintage"] if prev_entry else None,
             changes=changes, reason=reason or {}, closed_years=closed, periods=sorted(
-                {name[len(DATA_DIR) + 1:].rsplit(".", 1)[0] for name in period_files}),
+                {m.group(1) for name in period_files if (m := PERIOD_FILE.match(name.split("/")[-1]))}),
             information_loss=information_loss or {}, design=design).encode("utf-8")
         all_files = {**files, **period_files}
         manifest = build_manifest(files=all_files, vintage=vintage, created=now, submissions=submissions,
@@ -268,7 +274,7 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         (tmp / DATA_DIR).mkdir(parents=True)
         try:
             for name, data in sorted(period_files.items()):
-                _link(_object(paths, data, name.rsplit(".", 1)[1]), tmp / name)
+                _link(_object(paths, data, name.split(".", 1)[1]), tmp / name)
             faults.point("publish.after_objects")
             for name in sorted(files):
                 _write_file(tmp / name, files[name])

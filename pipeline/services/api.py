@@ -8,12 +8,22 @@ period file is parsed once and kept in memory. Paths and answers follow Kolada v
 * ``/v3/data/kpi/{k}/year/{y}``, ``/v3/data/kpi/{k}/municipality/{m}[/year/{y}]``,
   ``/v3/data/municipality/{m}/year/{y}``, ``/v3/data/kpi/{k}`` and ``/v3/data/?kpi_id=&municipality_id=&year=``.
 
+Also Kolada's helper entities: ``/v3/municipality_groups[/{ids}]`` (Kolada's own group ids, titles
+and members, e.g. "Liknande kommuner IFO"), ``/v3/kpi_groups[/{ids}]`` (one group with our KPIs),
+``/v3/ou`` and ``/v3/oudata/...`` (we have no organisational units: well-formed empty answers, not
+404) and ``/v3/openapi.json``. A group id may stand in the municipality segment of a data path, as in
+Kolada (``/v3/data/kpi/SUKF02/municipality/G36453,0180/year/2025``): its value is the unweighted mean
+of the members' published values and ``count`` the number of members with a value. Groups appear only
+when asked for by id (a query without municipalities answers municipalities, län and Riket).
+
 Extension for quarterly figures (Kolada itself is yearly): a "year" may be written as a quarter,
 ``/v3/data/kpi/SUKF01/year/2025Q3`` (mixing ``2025,2025Q3`` is fine). Without any year the answer
 holds yearly values only, like Kolada; ``period_type=quarter|all`` widens it.
 
-Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = total
-matches, absolute ``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment.
+Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = number of
+values in this answer (Kolada documents count as the length of ``values``), absolute
+``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment; a year segment may
+hold up to 100 years, because pykolada asks for 55 years in one segment by default.
 ``from_date=YYYY-MM-DD`` is Kolada's change feed: only values that were published, revised or
 withdrawn in a vintage created on or after that date; a withdrawn value comes with
 ``isdeleted: true``. Every answer is from the current vintage unless ``?release=vNNN`` (or header
@@ -35,14 +45,20 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
+from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
 from pipeline.release import notes, publish
+from pipeline.release.cells import published_cells
+from pipeline.services import tables
+from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
 MAX_PER_PAGE = 5000
 CACHED_RELEASES = 4  # assembled vintages kept in memory (least recently used dropped first)
 CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in memory
 MAX_IDS = 25
+MAX_YEARS = 100
 _ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
 _YEAR_OR_QUARTER = re.compile(r"^(\d{4})(Q[1-4])?$")
 _FILE = re.compile(r"^(?:data/)?[A-Za-z0-9_.-]{1,64}$")
@@ -191,23 +207,23 @@ class ReleaseStore:
 # parameter parsing
 
 
-def _ids(segment: str | list[str] | None) -> list[str] | None:
-    """Comma-separated (or repeated) ids; None when absent. 400 for more than 25 or odd characters."""
+def _ids(segment: str | list[str] | None, limit: int = MAX_IDS) -> list[str] | None:
+    """Comma-separated (or repeated) ids; None when absent. 400 for more than ``limit`` or odd characters."""
     if segment is None:
         return None
     parts = segment if isinstance(segment, list) else [segment]
     ids = [i.strip() for p in parts for i in p.split(",") if i.strip()]
     if not ids:
         return None
-    if len(ids) > MAX_IDS:
-        raise ApiError(400, f"Högst {MAX_IDS} id:n per led (fick {len(ids)}).")
+    if len(ids) > limit:
+        raise ApiError(400, f"Högst {limit} id:n per led (fick {len(ids)}).")
     if not all(_ID.match(i) for i in ids):
         raise ApiError(400, "Ogiltigt id.")
     return ids
 
 
 def _periods(segment: str | list[str] | None) -> set[int | str] | None:
-    ids = _ids(segment)
+    ids = _ids(segment, MAX_YEARS)
     if ids is None:
         return None
     out: set[int | str] = set()
@@ -238,7 +254,7 @@ def _paginate(request: Request, items: list) -> JSONResponse:
                 if start + per_page < len(items) else None)
     previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
                     if page > 1 and items else None)
-    return JSONResponse({"values": chunk, "count": len(items), "next_url": next_url, "previous_url": previous_url})
+    return JSONResponse({"values": chunk, "count": len(chunk), "next_url": next_url, "previous_url": previous_url})
 
 
 def _region_type(request: Request) -> str | None:
@@ -247,6 +263,12 @@ def _region_type(request: Request) -> str | None:
     if raw not in mapping:
         raise ApiError(400, "region_type ska vara K eller L.")
     return mapping[raw]
+
+
+def release_label(release: LoadedRelease) -> str:
+    """How the page and downloads name the release (vintage) they show, and the ``release`` argument of
+    ``published_cells`` for it — the one place that knows how a loaded release is named."""
+    return release.vintage
 
 
 def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
@@ -360,7 +382,47 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         kpis = _ids(p.get("kpi") or q.getlist("kpi_id") or None)
         munis = _ids(p.get("municipality") or q.getlist("municipality_id") or None)
         periods = _periods(p.get("year") or q.getlist("year") or None)
-        return _paginate(request, _select_data(release, request, kpis=kpis, munis=munis, periods=periods))
+        groups = [m for m in munis or [] if m in municipality_groups()]
+        plain = None if munis is None else [m for m in munis if m not in groups]
+        items = _select_data(release, request, kpis=kpis, munis=plain, periods=periods)
+        for gid in groups:
+            group = municipality_groups()[gid]
+            members = _select_data(release, request, kpis=kpis, munis=list(group.member_ids), periods=periods)
+            items += group_entries(group, members)
+        return _paginate(request, items)
+
+    def municipality_group(request: Request) -> Response:
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        items = [g.kolada() for g in municipality_groups().values()
+                 if (ids is None or g.id in ids) and title in g.title.lower()]
+        return _paginate(request, items)
+
+    def kpi_group(request: Request) -> Response:
+        """One group holding every KPI of the release (Kolada's kpi_groups shape)."""
+        release = _release(request, store)
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        group = {"id": catalogue.KPI_GROUP_ID, "title": catalogue.KPI_GROUP_TITLE,
+                 "members": [{"member_id": k["id"], "member_title": k["title"]} for k in release.kpis]}
+        keep = (ids is None or group["id"] in ids) and title in group["title"].lower()
+        return _paginate(request, [group] if keep else [])
+
+    def organisational_units(request: Request) -> Response:
+        """We publish no organisational units: Kolada's empty answer, after checking the parameters."""
+        _ids(request.path_params.get("ids"))
+        for name in ("kpi", "ou"):
+            _ids(request.path_params.get(name) or request.query_params.getlist(f"{name}_id") or None)
+        _periods(request.path_params.get("year") or request.query_params.getlist("year") or None)
+        return _paginate(request, [])
+
+    def kpi_meta(request: Request) -> Response:
+        """Not part of Kolada: each KPI's unit, numerator, denominator and reading advice (for the page)."""
+        return JSONResponse({"kpis": {k.id: {"unit": k.unit.value, "unit_label": k.unit_label,
+                                             "numerator": k.numerator_text, "denominator": k.denominator_text,
+                                             "reading": k.reading, "divided_by_gender": k.divided_by_gender}
+                                      for k in catalogue.KPIS},
+                             "footnotes": [{"sign": sign, "text": text} for sign, text in tables.FOOTNOTES]})
 
     def releases(request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
@@ -378,14 +440,72 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         file = folder / name
         if not file.is_file():
             raise ApiError(404, "Filen finns inte i årgången.")
-        media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8"}
+        media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                 "xml": "application/xml"}
         return FileResponse(file, media_type=media[name.rsplit(".", 1)[1]], filename=name.replace("/", "_"),
                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     def counties_meta(request: Request) -> Response:
         """Not part of Kolada: which län each kommun belongs to (for the comparison page)."""
+        groups = municipality_groups()
+        skr = skr_group_of()
         return JSONResponse({"municipality_county": {m.kod: m.lan_id for m in municipalities()},
-                             "counties": counties()})
+                             "counties": counties(),
+                             "similar_group": similar_group_of(), "skr_group": skr,
+                             "skr_groups": {g: groups[g].title for g in sorted(set(skr.values()))}})
+
+    status_cache: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def period_status(release: LoadedRelease) -> dict[str, str]:
+        """Period -> "final" | "preliminary" (the Kolada shape has no such flag; the release CSV has it)."""
+        key = release_label(release)
+        if key not in status_cache:
+            cells = published_cells(paths, key)
+            prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
+            status_cache[key] = {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}
+            while len(status_cache) > CACHED_RELEASES:
+                status_cache.popitem(last=False)
+        return status_cache[key]
+
+    def release_meta(request: Request) -> Response:
+        """Not part of Kolada: which release the page shows and which periods are preliminary."""
+        release = _release(request, store)
+        return JSONResponse({"release": release_label(release), "created": release.created,
+                             "periods": period_status(release)})
+
+    def download(request: Request) -> Response:
+        """Ranking or time series as CSV or Excel, with KPI, period, unit, release and footnotes inside."""
+        release = _release(request, store)
+        table_name, fmt = request.path_params["table"], request.path_params["fmt"]
+        q = request.query_params
+        kpi_id = (_ids(q.get("kpi")) or [""])[0]
+        gender = q.get("gender", "T")
+        if gender not in ("T", "K", "M") or fmt not in ("csv", "xlsx") or table_name not in ("ranking", "series"):
+            raise ApiError(400, "Ogiltig tabell, kön eller format.")
+        try:
+            if table_name == "ranking":
+                periods = _periods(q.get("period"))
+                if not periods or len(periods) != 1:
+                    raise ApiError(400, "Ange en period, t.ex. period=2024.")
+                period = next(iter(periods))
+                table = tables.ranking_table(release, kpi_id, period, gender, release_label=release_label(release),
+                                             status=period_status(release).get(str(period), "preliminary"))
+            else:
+                municipality = (_ids(q.get("municipality")) or [""])[0]
+                if municipality not in {m.kod for m in municipalities()}:
+                    raise ApiError(400, "Ange en kommun, t.ex. municipality=0180.")
+                period_type = q.get("period_type", "year")
+                if period_type not in ("year", "quarter"):
+                    raise ApiError(400, "period_type ska vara year eller quarter.")
+                table = tables.series_table(release, kpi_id, municipality, period_type, gender,
+                                            statuses=period_status(release), release_label=release_label(release))
+        except KeyError:
+            raise ApiError(404, "Nyckeltalet finns inte i releasen.") from None
+        body = tables.csv_bytes(table) if fmt == "csv" else tables.xlsx_bytes(table)
+        media = ("text/csv; charset=utf-8" if fmt == "csv"
+                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        name = f"{table_name}_{kpi_id}.{fmt}"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -404,11 +524,24 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                   "/v3/data/kpi/{kpi}/municipality/{municipality}",
                   "/v3/data/kpi/{kpi}/municipality/{municipality}/year/{year}",
                   "/v3/data/municipality/{municipality}/year/{year}", "/v3/data", "/v3/data/"]
+    ou_paths = ["/v3/ou", "/v3/ou/", "/v3/ou/{ids}", "/v3/oudata", "/v3/oudata/", "/v3/oudata/kpi/{kpi}",
+                "/v3/oudata/kpi/{kpi}/year/{year}", "/v3/oudata/kpi/{kpi}/ou/{ou}",
+                "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}", "/v3/oudata/ou/{ou}/year/{year}"]
     return [
         Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)), Route("/v3/kpi/{ids}", e(kpi)),
         Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
         Route("/v3/municipality/{ids}", e(municipality)),
         *[Route(path, e(data)) for path in data_paths],
+        Route("/v3/municipality_groups", e(municipality_group)),
+        Route("/v3/municipality_groups/", e(municipality_group)),
+        Route("/v3/municipality_groups/{ids}", e(municipality_group)),
+        Route("/v3/kpi_groups", e(kpi_group)), Route("/v3/kpi_groups/", e(kpi_group)),
+        Route("/v3/kpi_groups/{ids}", e(kpi_group)),
+        *[Route(path, e(organisational_units)) for path in ou_paths],
+        Route("/v3/openapi.json", e(openapi)),
+        Route("/meta/kpis.json", e(kpi_meta)),
+        Route("/meta/release.json", e(release_meta)),
+        Route("/download/{table}.{fmt}", e(download)),
         Route("/releases", e(releases)),
         Route("/releases/{vintage}/{file:path}", e(release_file)),
         Route("/meta/counties.json", e(counties_meta)),
@@ -434,8 +567,10 @@ def openapi_document() -> dict:
             "period_type": ("query", {"type": "string", "enum": ["year", "quarter", "all"]}),
             "ids": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
             "kpi": ("path", {"type": "string", "description": "up to 25 comma-separated KPI ids"}),
-            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
-            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3)"}),
+            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids; a Kolada "
+                                      "group id (G…) gives the unweighted mean of its members"}),
+            "ou": ("path", {"type": "string", "description": "organisational unit ids"}),
+            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3), up to 100"}),
             "kpi_id": ("query", {"type": "string"}), "municipality_id": ("query", {"type": "string"}),
             "year_q": ("query", {"type": "string"}),
             "vintage": ("path", {"type": "string", "example": "v003"}),
@@ -475,6 +610,35 @@ def openapi_document() -> dict:
                 "Data for KPIs, municipalities and periods", "kpi", "municipality", "year", *data_q),
             "/v3/data/municipality/{municipality}/year/{year}": get("All KPIs for municipalities and periods",
                                                                      "municipality", "year", *data_q),
+            "/v3/municipality_groups": get("Kolada's municipality groups (ids, titles, members)", *common, "title"),
+            "/v3/municipality_groups/{ids}": get("Municipality groups by id", "ids", *common),
+            "/v3/kpi_groups": get("KPI groups (one group with the SU-kvinnofrid KPIs)", *common, "title"),
+            "/v3/kpi_groups/{ids}": get("KPI groups by id", "ids", *common),
+            "/v3/ou": get("Organisational units (none are published: always empty)", *common, "title"),
+            "/v3/ou/{ids}": get("Organisational units by id (always empty)", "ids", *common),
+            "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}": get("Data for organisational units (always empty)",
+                                                             "kpi", "ou", "year", *common),
+            "/v3/oudata/kpi/{kpi}/year/{year}": get("Data for organisational units (always empty)", "kpi",
+                                                     "year", *common),
+            "/v3/openapi.json": get("This document", responses={"200": {"description": "OpenAPI 3"}}),
+            "/download/{table}.{fmt}": {"get": {
+                "summary": "The comparison page's ranking or time series as CSV or Excel, with KPI, period, unit, "
+                           "release and footnotes inside",
+                "parameters": [
+                    {"name": "table", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["ranking", "series"]}},
+                    {"name": "fmt", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["csv", "xlsx"]}},
+                    {"name": "kpi", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "period", "in": "query", "schema": {"type": "string", "example": "2024"}},
+                    {"name": "municipality", "in": "query", "schema": {"type": "string", "example": "0180"}},
+                    {"name": "period_type", "in": "query", "schema": {"type": "string", "enum": ["year", "quarter"]}},
+                    {"name": "gender", "in": "query", "schema": {"type": "string", "enum": ["T", "K", "M"]}},
+                    *params("release")],
+                "responses": {"200": {"description": "the file"}, "400": {"description": "bad parameter"},
+                              "404": {"description": "no such KPI"}}}},
+            "/meta/release.json": get("Not Kolada: release shown and each period's status (final/preliminary)",
+                                      "release", responses={"200": {"description": "JSON"}}),
             "/releases": get("Published vintages", responses={"200": {"description": "list of vintages"}}),
             "/releases/{vintage}/{file}": get(
                 "Download one file of a vintage", "vintage", "file",

@@ -141,20 +141,25 @@ def upload_main(argv: list[str] | None = None) -> int:
 
 def fetch_all(session: requests.Session, url: str, params: dict | None = None) -> dict:
     """Every page of a Kolada v3 answer, following next_url; returns one envelope."""
-    values, count = [], 0
+    values: list = []
     while url:
         response = session.get(url, params=params, timeout=60)
         if not response.ok:
             raise ClientError(f"{response.status_code}: {_message(response)}")
         body = response.json()
         values += body["values"]
-        count = body["count"]
         url, params = body.get("next_url"), None
-    return {"values": values, "count": count, "next_url": None, "previous_url": None}
+    # Kolada's count is the length of one page's values: the merged envelope counts all of them.
+    return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
 def flatten(envelope: dict) -> list[dict]:
-    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v}
+    """One row per gender value, keeping the value's ``preliminary`` flag (and ``isdeleted`` of a change feed)."""
+    def flag(value) -> str:
+        return "" if value is None else ("true" if value else "false")
+
+    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v,
+             "preliminary": flag(v.get("preliminary")), "isdeleted": flag(v.get("isdeleted"))}
             for item in envelope["values"] for v in item["values"]]
 
 
