@@ -205,8 +205,8 @@ def hostile_files(base: pd.DataFrame) -> list[tuple[str, bytes, str | None, str,
     add("H_charref.xlsx", _rezip(_save(workbook), lambda n, b: b.replace(b"PLATSHALLARE", xml_text)),
         "E_PERSONNUMMER", "personnummer skrivet med XML-teckenreferenser (helbreddssiffror, tankstreck)")
 
-    add("H_part_name.xlsx", _rezip(_save(_workbook(base)[0]), lambda n, b: b,
-                                   {f"xl/media/{s['part_name']}.png": b"\x89PNG\r\n\x1a\n"}),
+    add("H_part_name.xlsx", _with_content_type(_save(_workbook(base)[0]), f"xl/media/{s['part_name']}.png",
+                                               "image/png", b"\x89PNG\r\n\x1a\n"),
         "E_PERSONNUMMER", "en del i zip-arkivet som heter som ett personnummer")
 
     add("H_custom_xml.xlsx", _with_content_type(
