@@ -47,7 +47,7 @@ def main() -> int:
     validate_submission(data, "big.xlsx", period="2025Q3")
     print(f"read (incl. part scan): {_best(args.repeat, lambda: read_submission(data, 'big.xlsx')):.2f} s CPU")
     try:
-        from pipeline.submission.xlsx_scan import scan_workbook_parts
+        from pipeline.submission.xlsx_parts import scan_workbook_parts
     except ImportError:
         pass
     else:
