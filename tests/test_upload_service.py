@@ -123,7 +123,7 @@ def test_hostile_uploads_leave_nothing(env, frame, good_csv):
     leaky = frame.copy()
     leaky.loc[leaky.index[3], "lokal_01" if "lokal_01" in leaky.columns else leaky.columns[-1]] = f"ring {pnr}"
     refused = post_raw(client, token, encode(leaky, "csv"))
-    assert refused.status_code == 422 and refused.json()["error"] == "personnummer"
+    assert refused.status_code == 422 and refused.json()["error"] == "E_PERSONNUMMER"
     assert pnr not in refused.text and pnr.replace("-", "") not in refused.text
     assert "rad 5" in refused.json()["message"]
     assert nothing_written(paths)

@@ -258,7 +258,7 @@ def _read_values(data: bytes) -> ParsedFile:
         sheet = workbook.get_sheet_by_name(chosen.name)
         if sheet.width > MAX_COLUMNS:
             raise _too_wide(None)
-        rows = _collect([cell_text(v) for v in values] for values in sheet.iter_rows())
+        rows = _collect([v if type(v) is str else cell_text(v) for v in values] for values in sheet.iter_rows())
     except UnreadableFile:
         raise
     except Exception as exc:

@@ -75,7 +75,12 @@ def normalise(text: str) -> str:
     """
     if text.isascii():
         return text
-    return _FOLDABLE.sub(_fold_run, unicodedata.normalize("NFKC", text))
+    text = unicodedata.normalize("NFKC", text)
+    try:
+        text.encode("latin-1")  # C speed; within Latin-1 only the soft hyphen needs folding
+    except UnicodeEncodeError:
+        return _FOLDABLE.sub(_fold_run, text)
+    return text.replace("\xad", "") if "\xad" in text else text
 
 
 _FOLDABLE = re.compile(r"[^\x00-\x7f\u00c0-\u00ff]+")
@@ -97,8 +102,9 @@ def candidate_windows(text: str, margin: int = 40) -> list[str]:
     """
     raw = text.encode("utf-8")
     codes = np.frombuffer(raw, dtype=np.uint8)
-    digit = ((codes >= 48) & (codes <= 57)).view(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], digit, [0])).astype(np.int8)))
+    padded = np.zeros(len(codes) + 2, dtype=bool)
+    np.less(codes - np.uint8(48), 10, out=padded[1:-1])  # uint8 wraps below "0": one comparison
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
     starts, ends = edges[0::2], edges[1::2]
     lengths = ends - starts
     whole = (lengths == 10) | (lengths == 12)
