@@ -230,3 +230,57 @@ def test_twenty_thousand_rows_read_well_under_a_second(frames):
         timings.append(time.perf_counter() - started)
     assert len(parsed.frame) == MAX_ROWS
     assert min(timings) < 1.0, timings
+
+
+def test_number_formats_render_like_excel():
+    from pipeline.submission.xlsx_parts import render_integer
+
+    assert render_integer(503121234, "000000-0000") == "050312-1234"
+    assert render_integer(503121234, '000000\\-0000') == "050312-1234"
+    assert render_integer(8503121234, '"pnr "000000"–"0000') == "pnr 850312–1234"
+    assert render_integer(42, "#,##0") == "42"
+    assert render_integer(7, "[Red]00") == "07"
+    assert render_integer(-5, "000;(000)") == "-005"
+
+
+def test_guids_and_ordinary_workbook_parts_are_no_false_alarm():
+    """Excel's GUIDs are random hex; now and then one looks like a date + four digits."""
+    import zipfile
+
+    from pipeline.submission.hostile import _rezip
+
+    data = _xlsx({"data": [["kommunkod", "lokal_01"], ["0114", "ring 070-123 45 67"], ["0114", 20250312]]})
+    guid = b' xr:uid="{19121212-1212-4A5B-9C8D-0123456789AB}"'
+    patched = _rezip(data, lambda n, b: b.replace(b"<worksheet ", b"<worksheet" + guid + b" ", 1)
+                     if n.startswith("xl/worksheets/") else b)
+    with zipfile.ZipFile(io.BytesIO(patched)) as archive:
+        assert guid.strip() in archive.read("xl/worksheets/sheet1.xml")
+    parsed = read_submission(patched, "x.xlsx")
+    assert _values(parsed.frame) == [["0114", "ring 070-123 45 67"], ["0114", "20250312"]]
+
+
+def test_reading_never_lets_a_library_warning_out(recwarn, capfd):
+    from pipeline.submission.hostile import SECRETS, hostile_files
+
+    base = simulate_cases(["2025Q3"], ["0114"], seed=2)[("0114", "2025Q3")]
+    data = next(d for name, d, *_ in hostile_files(base) if name == "H_date_styled.xlsx")
+    with pytest.raises(UnreadableFile) as info:
+        read_submission(data, "x.xlsx")
+    assert info.value.code == "E_PERSONNUMMER" and SECRETS["date_styled"][2:8] not in str(info.value.message_sv)
+    out = capfd.readouterr()
+    assert len(recwarn) == 0 and SECRETS["date_styled"][2:8] not in out.err + out.out
+
+
+def test_csv_field_over_the_csv_limit_gets_its_own_message():
+    data = b"kommunkod;lokal_01\n0114;\"" + b"x" * 200_000 + b"\"\n"
+    with pytest.raises(UnreadableFile) as info:
+        read_submission(data, "x.csv")
+    assert info.value.code == "E_NOT_CSV_XLSX" and "citattecken" in info.value.message_sv
+
+
+def test_a_nul_byte_anywhere_is_refused():
+    text = b"kommunkod;lokal_01\n" + b"0114;anteckning\n" * 10_000
+    for position in (30, len(text) // 2, len(text) - 2):
+        with pytest.raises(UnreadableFile) as info:
+            read_submission(text[:position] + b"\x00" + text[position:], "x.csv")
+        assert info.value.code == "E_NOT_CSV_XLSX", position

@@ -242,7 +242,7 @@ def _read_xlsx(data: bytes) -> ParsedFile:
 
 def _read_values(data: bytes) -> ParsedFile:
     """The data sheet's cell values as text, with python-calamine."""
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -253,7 +253,7 @@ def _read_values(data: bytes) -> ParsedFile:
         if not sheets:
             raise UnreadableFile("E_EMPTY_FILE", "Arbetsboken har inga blad.", "The workbook has no sheets.")
         chosen = next((m for m in sheets if m.name.strip().lower() == XLSX_SHEET_NAME), sheets[0])
-        if "Chart" in str(chosen.typ):
+        if chosen.typ != SheetTypeEnum.WorkSheet:
             raise _not_table("Bladet med data är ett diagram.", "The data sheet is a chart sheet.")
         sheet = workbook.get_sheet_by_name(chosen.name)
         if sheet.width > MAX_COLUMNS:
