@@ -50,7 +50,8 @@ ALLOWED_CONTENT_TYPES = frozenset({
     _SPREADSHEET + t for t in (
         "sheet.main+xml", "worksheet+xml", "chartsheet+xml", "sharedStrings+xml", "styles+xml", "comments+xml",
         "table+xml", "calcChain+xml", "printerSettings", "sheetMetadata+xml", "volatileDependencies+xml",
-        "tableSingleCells+xml")
+        "tableSingleCells+xml", "template.main+xml", "pivotTable+xml", "pivotCacheDefinition+xml",
+        "pivotCacheRecords+xml", "queryTable+xml", "revisionHeaders+xml", "revisionLog+xml", "userNames+xml")
 } | {
     _OFFICE + t for t in (
         "theme+xml", "drawing+xml", "drawingml.chart+xml", "drawingml.chartshapes+xml", "vmlDrawing",
@@ -61,6 +62,13 @@ ALLOWED_CONTENT_TYPES = frozenset({
     "application/vnd.openxmlformats-package.digital-signature-xmlsignature+xml",
     "application/vnd.openxmlformats-package.digital-signature-origin",
     "application/vnd.ms-excel.threadedcomments+xml", "application/vnd.ms-excel.person+xml",
+    # Excel 365 rich values (pictures in cells, data types) and slicers
+    "application/vnd.ms-excel.rdrichvalue+xml", "application/vnd.ms-excel.rdrichvaluestructure+xml",
+    "application/vnd.ms-excel.rdarray+xml", "application/vnd.ms-excel.rdsupportingpropertybag+xml",
+    "application/vnd.ms-excel.rdsupportingpropertybagstructure+xml", "application/vnd.ms-excel.rdrichvaluetypes+xml",
+    "application/vnd.ms-excel.richvaluerel+xml", "application/vnd.ms-excel.slicer+xml",
+    "application/vnd.ms-excel.slicerCache+xml", "application/vnd.ms-excel.timeline+xml",
+    "application/vnd.ms-excel.timelineCache+xml",
     "application/vnd.ms-office.chartstyle+xml", "application/vnd.ms-office.chartcolorstyle+xml",
     "application/xml", "text/xml",
     "image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/x-emf", "image/x-wmf",
