@@ -203,3 +203,15 @@ def test_claimed_kommunkod_is_echoed_only_when_it_is_a_code(env, good_csv):
         assert refused.status_code == 403
         assert (claimed in refused.text) is shown, claimed
     assert nothing_written(paths)
+
+
+def test_access_log_never_holds_request_fields(env):
+    """uvicorn logs the request line; the query string is sender text and is cut off."""
+    import logging
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "POST", "/api/v1/submissions?period=2025Q3&kommunkod=19121212-1212",
+                                "1.1", 403), None)
+    for handler_filter in logging.getLogger("uvicorn.access").filters:
+        handler_filter.filter(record)
+    assert "19121212" not in record.getMessage() and "/api/v1/submissions" in record.getMessage()

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pipeline.contract.dictionary import MAX_BYTES
+from pipeline.contract.dictionary import BY_NAME, MAX_BYTES
 from pipeline.contract.periods import FIRST_YEAR, LAST_YEAR, is_quarter
 from pipeline.raw.ingest import ingest_bytes, safe_name
 from pipeline.raw.register import Register, Submission
@@ -41,7 +41,29 @@ log = logging.getLogger("sukf.upload")
 API_PREFIX = "/api/v1"
 _SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_KOMMUNKOD = re.compile(r"[0-9]{4}")  # the only request field ever echoed back
+_LOCAL_COLUMN = re.compile(r"lokal_[0-9]{2}")
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the small form fields around the file
+
+
+class _NoQueryInAccessLog(logging.Filter):
+    """uvicorn's access log writes the request line with its query string (``?kommunkod=…``), i.e.
+    text a sender typed: keep the path, drop the query, so a server log never holds request fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+_ACCESS_FILTER = _NoQueryInAccessLog()
+
+
+def quiet_access_log() -> None:
+    """Install the filter once on uvicorn's access logger (idempotent)."""
+    logger = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in logger.filters:
+        logger.addFilter(_ACCESS_FILTER)
 
 
 class Refused(Exception):
@@ -216,8 +238,10 @@ def _check_content(data: bytes, name: str) -> None:
 def _describe(issues: list) -> str:
     """'kolumn x rad 2, 5, …' from the issues' positions — positions only, never values."""
     by_column: dict[str, list[str]] = defaultdict(list)
-    for issue in issues:
-        by_column[issue.column or "utan namn"].append(str(issue.row) if issue.row else "1 (rubrikraden)")
+    for issue in issues:  # a column is named only when it is one of the contract's: headers are sender text
+        known = issue.column in BY_NAME or bool(issue.column and _LOCAL_COLUMN.fullmatch(issue.column))
+        by_column[issue.column if known else "utanför mallen"].append(
+            str(issue.row) if issue.row else "1 (rubrikraden)")
     parts = []
     for column, rows in list(by_column.items())[:5]:
         shown = ", ".join(rows[:5]) + (" …" if len(rows) > 5 else "")
@@ -279,6 +303,7 @@ def _own_submission(request: Request, config: UploadConfig) -> Submission:
 
 def upload_routes(config: UploadConfig) -> list[Route]:
     """Routes of the upload service (absolute paths, ready to combine with the read API)."""
+    quiet_access_log()
 
     async def create(request: Request) -> Response:
         try:
