@@ -12,6 +12,7 @@ not on stdout/stderr, not in log records, not in any HTTP body, not in a warning
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -156,6 +157,10 @@ def test_precheck_upload_and_intake_agree_and_leave_no_trace(corpus, tmp_path, m
         assert final == {expected}, (entry["file"], final)  # precheck's verdict is the pipeline's verdict
         assert (verdicts[entry["file"]] == 0) == (expected == "accepted")
     assert not list(landing.iterdir())
+    archived_hashes = {p.name for p in paths.raw.rglob("*") if p.is_file()}
+    for entry in entries:  # refused at the door = never archived, at the upload door and the landing door alike
+        digest = hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest()
+        assert (digest in archived_hashes) is (entry["expected_rule"] not in DOOR_RULES), entry["file"]
 
     # 4. nothing anywhere
     captured = capfd.readouterr()
