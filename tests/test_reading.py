@@ -284,3 +284,17 @@ def test_a_nul_byte_anywhere_is_refused():
         with pytest.raises(UnreadableFile) as info:
             read_submission(text[:position] + b"\x00" + text[position:], "x.csv")
         assert info.value.code == "E_NOT_CSV_XLSX", position
+
+
+def test_xlsx_table_not_starting_in_a1_keeps_positions():
+    """Rows and columns are where a person sees them (calamine starts at the first used column)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "data"
+    sheet["C3"], sheet["D3"], sheet["C4"], sheet["D5"] = "kommunkod", "period", "0114", "2025Q3"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    parsed = read_submission(buffer.getvalue(), "x.xlsx")
+    assert list(parsed.frame.columns) == ["kolumn_1", "kolumn_2", "kommunkod", "period"]
+    assert _values(parsed.frame) == [["", "", "0114", ""], ["", "", "", "2025Q3"]]
+    assert parsed.row_numbers == [4, 5]

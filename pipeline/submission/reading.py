@@ -256,9 +256,12 @@ def _read_values(data: bytes) -> ParsedFile:
         if chosen.typ != SheetTypeEnum.WorkSheet:
             raise _not_table("Bladet med data är ett diagram.", "The data sheet is a chart sheet.")
         sheet = workbook.get_sheet_by_name(chosen.name)
-        if sheet.width > MAX_COLUMNS:
+        # calamine yields rows from row 1 but columns from the first used one: pad so positions are
+        # what a person sees (column C stays the third column, as openpyxl gave it).
+        lead = [""] * sheet.start[1] if sheet.start else []
+        if sheet.width + len(lead) > MAX_COLUMNS:
             raise _too_wide(None)
-        rows = _collect([v if type(v) is str else cell_text(v) for v in values] for values in sheet.iter_rows())
+        rows = _collect(lead + [v if type(v) is str else cell_text(v) for v in values] for values in sheet.iter_rows())
     except UnreadableFile:
         raise
     except Exception as exc:
