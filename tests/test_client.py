@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from services_fixtures import FAKE_KPIS, kolada_values, running_server, write_fake_release
+from services_fixtures import FAKE_KPIS, free_port, kolada_values, running_server, write_fake_release
 
 from pipeline.raw.register import Register
 from pipeline.services import client
@@ -239,3 +239,31 @@ def test_sukf_up_starts_both_and_stops_both(tmp_path, monkeypatch):
         ("lång", [sys.executable, "-c", "import time; time.sleep(60)"]), ("kort", [sys.executable, "-c", "pass"])])
     assert up.main([]) == 1  # one child ended → the other is stopped too
     assert all(child.poll() is not None for child in started)
+
+
+def _one_line(err: str) -> bool:
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("Väntar")]
+    return len(lines) == 1 and lines[0].startswith("Fel: ") and "Traceback" not in err
+
+
+def test_every_upload_failure_is_one_line(server, submission_file, tmp_path, monkeypatch, capsys):
+    """Unreachable server, a broken answer, an unexpected error, an unreadable file: one line, exit 2."""
+    _, _, base = server
+    named = tmp_path / "Kvartal 3 – Linköping.csv"
+    named.write_bytes(submission_file.read_bytes())
+    closed = f"http://127.0.0.1:{free_port()}"
+    cases = [
+        ([str(named), "--quarter", "2025Q3", "--server", closed, "--wait", "0"], None),
+        ([str(named), "--quarter", "2025Q3", "--server", base + "/v3/kpi#", "--wait", "0"], None),
+        ([str(named), "--quarter", "2025Q3", "--server", base, "--wait", "0"],
+         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret 19121212-1212 inside"))),
+        ([str(tmp_path), "--quarter", "2025Q3", "--server", base, "--wait", "0"], None),
+    ]
+    monkeypatch.setattr(client, "make_session", requests.Session)  # no retries: fail fast
+    for argv, fake_upload in cases:
+        if fake_upload:
+            monkeypatch.setattr(client, "upload", fake_upload)
+        assert client.upload_main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert _one_line(err), err
+        assert "19121212" not in err

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -53,8 +55,17 @@ def _message(response: requests.Response) -> str:
 # upload
 
 
+def filename_headers(name: str) -> dict[str, str]:
+    """Headers carrying any file name: HTTP headers are Latin-1, so ``Kvartal 3 – Linköping.csv``
+    goes as RFC 5987 ``filename*=UTF-8''…`` (percent-encoded UTF-8), with an ASCII fallback."""
+    encoded = quote(name, safe="")
+    fallback = name.encode("ascii", "replace").decode("ascii").replace('"', "_").replace("\\", "_")
+    return {"Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}",
+            "X-Filename": encoded}
+
+
 def upload(session: requests.Session, server: str, token: str, file: Path, quarter: str) -> dict:
-    headers = {"Authorization": f"Bearer {token}", "X-Filename": file.name,
+    headers = {"Authorization": f"Bearer {token}", **filename_headers(file.name),
                "Content-Type": "application/octet-stream"}
     response = session.post(f"{server}/api/v1/submissions", params={"period": quarter}, data=file.read_bytes(),
                             headers=headers, timeout=300)
@@ -94,15 +105,42 @@ def _print_summary(result: dict) -> None:
         print(f"  … och {len(issues) - 20} till (se rapporten: {sub['report_url']})")
 
 
-def _report_failure(exc: Exception, server: str) -> int:
-    """Say what went wrong (retries already happened in the session); exit code 2 for both commands."""
+def _report_failure(exc: BaseException, server: str) -> int:
+    """Say what went wrong in one line (retries already happened in the session); exit code 2.
+
+    Never a traceback, and never an exception's own text unless it is ours (``ClientError``):
+    library texts can carry URLs with parameters, file names or server answers.
+    """
     if isinstance(exc, ClientError):
-        print(f"Fel: {exc}", file=sys.stderr)
-    else:  # the exception text may carry URLs with parameters: name the kind of failure only
-        print(f"Fel: kunde inte nå {server}: {exc.__class__.__name__}", file=sys.stderr)
+        message = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        print("Avbrutet.", file=sys.stderr)
+        return 130
+    elif isinstance(exc, requests.RequestException):
+        message = f"kunde inte nå {server}: {exc.__class__.__name__}"
+    elif isinstance(exc, OSError):
+        message = f"kunde inte läsa eller skriva en fil ({exc.strerror or exc.__class__.__name__})"
+    else:
+        message = f"oväntat fel ({exc.__class__.__name__}); försök igen eller kontakta den nationella samordnaren"
+    print("Fel: " + " ".join(message.split()), file=sys.stderr)
     return 2
 
 
+def one_line_failures(main):
+    """Wrap a command's main so every failure ends as one line on stderr (shared by upload and pull)."""
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        server = DEFAULT_SERVER
+        try:
+            return main(argv)
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the point is that nothing escapes as a traceback
+            return _report_failure(exc, os.environ.get("SUKF_SERVER", server))
+    return wrapper
+
+
+@one_line_failures
 def upload_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sukf upload", description="Ladda upp kvartalets fil och vänta på rapporten.")
     parser.add_argument("file", type=Path)
@@ -125,7 +163,7 @@ def upload_main(argv: list[str] | None = None) -> int:
             return 0
         print("Väntar på valideringsrapporten …", file=sys.stderr)
         result = wait_for_report(session, receipt, token, args.wait)
-    except (ClientError, requests.RequestException) as exc:
+    except (ClientError, requests.RequestException, OSError, ValueError, KeyError) as exc:
         return _report_failure(exc, server)
     if result is None:
         print(f"Rapporten var inte klar inom {args.wait:.0f} s. Filen är mottagen; hämta rapporten senare: "
@@ -215,6 +253,7 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
     return target
 
 
+@one_line_failures
 def pull_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sukf pull", description="Hämta nyckeltal eller en hel årgång.")
     parser.add_argument("--kpi", help="nyckeltals-id, kommaseparerade (högst 25)")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
+from pipeline.raw.ingest import safe_name
 from pipeline.validation.personnummer import mask
 from pipeline.validation.report import render_html, render_json, status_text
 from pipeline.validation.validate import validate_submission
@@ -50,14 +51,14 @@ def main(argv: list[str]) -> int:
         return 2
     result = validate_submission(data, args.file.name, period=args.period, kommunkod=args.kommunkod)
     meta = {"submission_id": None, "kommunkod": result.kommunkod, "period": args.period, "version": None,
-            "original_name": args.file.name, "sha256": hashlib.sha256(data).hexdigest(), "received_at": None}
+            "original_name": safe_name(args.file.name), "sha256": hashlib.sha256(data).hexdigest(), "received_at": None}
     if args.html:
         args.html.write_text(render_html(result, meta), encoding="utf-8")
     if args.json:
         args.json.write_text(render_json(result, meta), encoding="utf-8")
 
     status_sv, _ = status_text(result)
-    print(f"{mask(args.file.name)}: {status_sv}")
+    print(f"{safe_name(args.file.name)}: {status_sv}")
     print(f"  kommun {result.kommunkod or '?'}, period {args.period}, {result.n_rows} rader, "
           f"{len(result.errors)} fel, {len(result.warnings)} varningar")
     for issue in result.issues[:SHOWN_ISSUES]:

@@ -53,6 +53,10 @@ municipality 3 → 5 cases is a +67 % "change" that is pure chance, and a warnin
 would teach people to ignore warnings."""
 
 MAX_SHOWN_VALUE = 20
+MAX_SHOWN_DIGITS = 8
+"""A shown value holds at most 8 digits (a date has 8): a longer digit string may be an identity
+number that detection did not fire on (wrong check digit, odd separator), and must not be echoed."""
+_SHOWABLE = re.compile(r"[0-9A-Za-z|_.: -]+")
 _SHOWN_KINDS = {Kind.KOMMUNKOD, Kind.PERIOD, Kind.CODE, Kind.MULTI, Kind.DATE}
 _ID = re.compile(ID_PATTERN)
 
@@ -79,7 +83,8 @@ class Issue:
 def safe_value(column: str | None, value: object, rule: str = "") -> str | None:
     """The value if it is a short code, date, period or kommunkod; else None.
 
-    Free text, local and unknown columns, malformed ids (could be a name) and anything
+    Free text, local and unknown columns, malformed ids (could be a name), anything outside plain
+    ASCII letters/digits/separators (a disguised number), more than 8 digits and anything
     personnummer-like are never echoed.
     """
     if column is None or not isinstance(value, str) or not value:
@@ -92,7 +97,8 @@ def safe_value(column: str | None, value: object, rule: str = "") -> str | None:
             return None
     elif var.kind not in _SHOWN_KINDS:
         return None
-    if len(value) > MAX_SHOWN_VALUE or contains_personnummer(value):
+    if (len(value) > MAX_SHOWN_VALUE or not _SHOWABLE.fullmatch(value)
+            or sum(ch.isdigit() for ch in value) > MAX_SHOWN_DIGITS or contains_personnummer(value)):
         return None
     return value
 
