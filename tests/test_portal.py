@@ -14,8 +14,17 @@ import pytest
 import requests
 from openpyxl import load_workbook
 from oracle import key_figures
-from portal_helpers import (KOMMUN, OTHER, QUARTERS, csrf_of, published_value, quarter_frames, rejected_bytes,
-                            sign_in, write_release)
+from portal_helpers import (
+    KOMMUN,
+    OTHER,
+    QUARTERS,
+    csrf_of,
+    published_value,
+    quarter_frames,
+    rejected_bytes,
+    sign_in,
+    write_release,
+)
 from services_fixtures import running_server
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
