@@ -133,6 +133,8 @@ def test_a_municipality_quarter_in_the_browser(tmp_path):
             other.fill("#token", tokens[OTHER])
             other.click_and_load("#login")
             assert "Kommunens inlämningar" in other.text() and subs[0].submission_id not in other.html()
+            # with JavaScript on, the drop zones announce drag and drop (the form itself is unchanged)
+            assert other.evaluate("[...document.querySelectorAll('.js-only')].every(e => !e.hidden)") is True
             k = f"/portal/k/{KOMMUN}"
             urls = [f"{k}/inlamningar/{s.submission_id}/rapport.{x}" for s in subs for x in ("html", "json")]
             urls += [f"{k}/aterkoppling/{QUARTERS[1]}", f"{k}/aterkoppling/{QUARTERS[1]}/excel.xlsx",

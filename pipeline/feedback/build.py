@@ -49,6 +49,7 @@ class Feedback:
     quarters: list[str]
     comparison_note: str
     has_comparison: bool
+    cross: str = "kon"  # the national variable the local variables are crossed with
     tables: list[Table] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -100,7 +101,7 @@ def build_feedback(paths: Paths, kommunkod: str, period: str, *, cross: str = lo
         note = (f"Inga publicerade jämförelsevärden finns ännu för {period}: de kommer när kvartalet har "
                 "publicerats. Kommunens egna värden visas ändå.")
     name = next(m.namn for m in municipalities() if m.kod == kommunkod)
-    feedback = Feedback(kommunkod, name, period, year, sorted(quarters), note, has_comparison)
+    feedback = Feedback(kommunkod, name, period, year, sorted(quarters), note, has_comparison, cross)
 
     for p, title in ((period, f"Nyckeltal {period}"), (year, f"Nyckeltal {year} hittills")):
         population = population_for(paths.population_csv, kommunkod, int(year))

@@ -84,7 +84,8 @@ def number(value: object) -> str:
 _ENV.filters["number"] = number
 
 
-def to_html(feedback: Feedback, *, links: dict[str, str] | None = None, csrf: str = "",
-            crossable: tuple[str, ...] = ()) -> str:
-    """The print-ready page; ``links`` (portal only) adds navigation that print CSS hides."""
-    return _ENV.get_template("feedback.html").render(fb=feedback, links=links or {}, crossable=crossable)
+def to_html(feedback: Feedback, *, links: dict[str, str] | None = None, crossable: tuple[str, ...] = (),
+            cross: str = "") -> str:
+    """The print-ready page; ``links`` and ``crossable`` (portal only) add navigation print CSS hides."""
+    return _ENV.get_template("feedback.html").render(fb=feedback, links=links or {}, crossable=crossable,
+                                                     cross=cross)

@@ -201,7 +201,8 @@ class Portal:
 
     async def logout(self, request: Request) -> Response:
         session = self.session(request)
-        form = await request.form() if int(request.headers.get("content-length") or 0) <= 4096 else {}
+        declared = request.headers.get("content-length", "")
+        form = await request.form() if declared.isdigit() and int(declared) <= 4096 else {}
         if session is not None and self.sessions.csrf_ok(session, str(form.get("csrf", ""))):
             self.sessions.end(session)
         response = RedirectResponse(PREFIX, status_code=303, headers=_HEADERS)
@@ -307,7 +308,7 @@ class Portal:
         base = f"{self.base(session)}/aterkoppling/{fb.period}"
         links = {"Startsidan": PREFIX, "Hämta som Excel": f"{base}/excel.xlsx",
                  "Utskriftsvänlig sida": f"{base}/utskrift"}
-        return HTMLResponse(to_html(fb, links=links, crossable=CROSSABLE), headers=_HEADERS)
+        return HTMLResponse(to_html(fb, links=links, crossable=CROSSABLE, cross=fb.cross), headers=_HEADERS)
 
     async def feedback_print(self, request: Request) -> Response:
         session = self.require(request)
