@@ -266,3 +266,26 @@ def test_local_definition_labels_the_tables_and_refuses_personnummer(portal):
                          files={"file": ("def.csv", hostile.encode())}, timeout=30)
     assert response.status_code == 422 and pnr not in response.text and pnr[:6] not in response.text
     assert "Team" not in http.get(f"{base}/portal", timeout=30).text.split("Lokala variabler")[-1]
+
+
+def test_print_page_and_unknown_quarters(portal):
+    base, http = portal["base"], portal["http"]
+    page = http.get(f"{base}/portal/k/{KOMMUN}/aterkoppling/{QUARTERS[1]}/utskrift", timeout=60)
+    assert page.status_code == 200 and "@media print" in page.text and "<nav" not in page.text
+    assert "litet underlag" in page.text and "Typ av enhet" in page.text and "Utveckling per kvartal" in page.text
+    assert page.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in \
+        page.headers["content-security-policy"]
+    assert http.get(f"{base}/portal/k/{KOMMUN}/aterkoppling/2025Q1", timeout=30).status_code == 404
+    assert http.get(f"{base}/portal/k/{KOMMUN}/aterkoppling/2052Q9", timeout=30).status_code == 404
+    assert http.get(f"{base}/portal/k/{KOMMUN}/inlamningar/x/rapport.txt", timeout=30).status_code in (403, 404)
+
+
+def test_revoking_the_token_ends_its_sessions(portal):
+    base, paths = portal["base"], portal["paths"]
+    store = TokenStore(paths)
+    info, token = store.issue(KOMMUN, "tillfällig")
+    http, _ = sign_in(base, token)
+    assert http.get(f"{base}/portal/k/{KOMMUN}/mall.xlsx", timeout=30).status_code == 200
+    store.revoke(info.token_id)
+    assert http.get(f"{base}/portal/k/{KOMMUN}/mall.xlsx", timeout=30).status_code == 401
+    assert "Logga in" in http.get(f"{base}/portal", timeout=30).text

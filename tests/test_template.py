@@ -151,3 +151,9 @@ def test_data_dictionary_doc_is_deterministic_and_complete():
 def test_data_dictionary_doc_follows_the_dictionary(monkeypatch, name):
     monkeypatch.setitem(dictionary.BY_NAME[name].codes, "ZZ", "testkod")
     assert "| `ZZ` | testkod |" in render_data_dictionary()
+
+
+def test_cli_for_one_municipality(tmp_path, capsys):
+    assert template.main(["--out", str(tmp_path / "m.xlsx"), "--kommunkod", "0114", "--period", "2025Q3"]) == 0
+    assert load_workbook(tmp_path / "m.xlsx")["data"]["A3"].value == "0114"
+    assert template.main(["--out", str(tmp_path / "n.xlsx"), "--kommunkod", "114"]) == 2
