@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pipeline.contract.dictionary import BY_NAME, municipalities
-from pipeline.contract.kpis import BY_ID, KPIS
+from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.feedback import local as local_vars
 from pipeline.feedback.comparison import Comparison
 from pipeline.feedback.figures import SMALL_TEXT, Figure, case_periods, own_figures, population_for, split_figures
@@ -54,8 +54,13 @@ class Feedback:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
+def _shown(f: Figure) -> float | int | None:
+    """Counts as whole numbers (22, not 22,0); shares and rates with their one decimal."""
+    return int(f.value) if BY_ID[f.kpi].unit is Unit.COUNT and f.value is not None else f.value
+
+
 def _figure_row(f: Figure, gender: str) -> list[object]:
-    return [f.kpi, BY_ID[f.kpi].title, GENDER_SV.get(gender, gender), f.value, f.numerator, f.denominator,
+    return [f.kpi, BY_ID[f.kpi].title, GENDER_SV.get(gender, gender), _shown(f), f.numerator, f.denominator,
             SMALL_TEXT if f.small else ""]
 
 
@@ -75,7 +80,7 @@ def _main_table(key: str, title: str, figures: list[Figure], period: str, compar
 
 def _split_table(variable: str, period: str, figures: list[Figure]) -> Table:
     var = BY_NAME[variable]
-    rows = [[f.kpi, BY_ID[f.kpi].title, f.group or "(tomt)", var.codes.get(f.group, "uppgift saknas"), f.value,
+    rows = [[f.kpi, BY_ID[f.kpi].title, f.group or "(tomt)", var.codes.get(f.group, "uppgift saknas"), _shown(f),
              f.numerator, f.denominator, SMALL_TEXT if f.small else ""] for f in figures]
     return Table(f"{var.label_sv[:18]} {period}", f"Efter {var.label_sv.lower()}, {period}",
                  ["Nyckeltal-id", "Nyckeltal", "Kod", "Grupp", "Eget värde", "Täljare", "Nämnare", "Underlag"],
@@ -107,11 +112,13 @@ def build_feedback(paths: Paths, kommunkod: str, period: str, *, cross: str = lo
         population = population_for(paths.population_csv, kommunkod, int(year))
         cases = case_periods(quarters, p)
         year_note = "" if p == period else f"Året till och med {max(quarters)} (preliminärt tills Q4 är inlämnat)."
-        year_has = comparison.has_period(p)
+        notes = [year_note,
+                 "" if comparison.has_period(p) else f"Inga publicerade jämförelsevärden för {p} ännu.",
+                 "" if population["T"] else f"Befolkningen 18+ för {year} är inte inlagd: kvoter per 10 000 "
+                                            "invånare visas som –."]
         feedback.tables.append(_main_table(title, f"{title} – egna värden och jämförelser",
                                            own_figures(cases, population), p, comparison,
-                                           " ".join(t for t in (year_note, "" if year_has else
-                                                    f"Inga publicerade jämförelsevärden för {p} ännu.") if t)))
+                                           " ".join(t for t in notes if t)))
         for variable in SPLITS:
             feedback.tables.append(_split_table(variable, p, split_figures(cases, variable, population["T"])))
 
