@@ -280,7 +280,7 @@ def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck 
     if groups:
         parts += ["<h2>Sammanfattning</h2>", _summary_table(groups), "<h2>Problem att rätta</h2>",
                   '<p class="small">Radnumren är desamma som i Excel eller en textredigerare (rubrikraden är '
-                  "rad 1). Värden visas bara när de inte kan vara personuppgifter.</p>",
+                  "rad 1, i Excel-mallen rad 2). Värden visas bara när de inte kan vara personuppgifter.</p>",
                   "<table><tr><th>Typ</th><th>Rad</th><th>Kolumn</th><th>Värde</th><th>Vad som är fel</th>"
                   "<th>Hur du rättar</th></tr>",
                   *(_problem_row(g) for g in groups), "</table>"]
