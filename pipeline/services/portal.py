@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from pipeline.contract.dictionary import municipalities
 from pipeline.contract.periods import Quarter, is_quarter
+from pipeline.raw.ingest import safe_name
 from pipeline.raw.register import ACCEPTED, RECEIVED, Register
 from pipeline.services import upload
 from pipeline.services.sessions import COOKIE, MAX_SECONDS, PRE_COOKIE, Session, SessionStore
@@ -281,7 +282,7 @@ class Portal:
         from pipeline.feedback.local import DefinitionError, parse_definition, save_definition
 
         try:
-            definition = await run_in_threadpool(parse_definition, data, upload.safe_name(fields["filename"]))
+            definition = await run_in_threadpool(parse_definition, data, safe_name(fields["filename"]))
         except DefinitionError as exc:
             return _message("Definitionen sparades inte", str(exc), 422, session)
         save_definition(self.paths, session.kommunkod, definition)
