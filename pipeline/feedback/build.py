@@ -13,12 +13,18 @@ from pipeline.contract.dictionary import BY_NAME, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.feedback import local as local_vars
 from pipeline.feedback.comparison import Comparison
-from pipeline.feedback.figures import SMALL_TEXT, Figure, case_periods, own_figures, population_for, split_figures
+from pipeline.feedback.figures import (
+    SMALL_TEXT,
+    SPLITS,
+    Figure,
+    case_periods,
+    count_groups,
+    own_figures,
+    population_for,
+    split_figures,
+)
 from pipeline.settings import Paths
 from pipeline.staged.accepted import own_quarters
-
-SPLITS = ("enhet_typ", "aldersgrupp", "utrikes_fodd", "hederskontext")
-"""Splits beyond gender (gender is in the main tables, beside the published K and M values)."""
 
 CROSSABLE = tuple(name for name, var in BY_NAME.items() if var.has_codes and var.kind == "code")
 GENDER_SV = {"T": "totalt", "K": "kvinnor", "M": "män"}
@@ -110,22 +116,23 @@ def build_feedback(paths: Paths, kommunkod: str, period: str, *, cross: str = lo
 
     for p, title in ((period, f"Nyckeltal {period}"), (year, f"Nyckeltal {year} hittills")):
         population = population_for(paths.population_csv, kommunkod, int(year))
-        cases = case_periods(quarters, p)
+        counts = count_groups(case_periods(quarters, p))
         year_note = "" if p == period else f"Året till och med {max(quarters)} (preliminärt tills Q4 är inlämnat)."
         notes = [year_note,
                  "" if comparison.has_period(p) else f"Inga publicerade jämförelsevärden för {p} ännu.",
                  "" if population["T"] else f"Befolkningen 18+ för {year} är inte inlagd: kvoter per 10 000 "
                                             "invånare visas som –."]
         feedback.tables.append(_main_table(title, f"{title} – egna värden och jämförelser",
-                                           own_figures(cases, population), p, comparison,
+                                           own_figures(counts, population), p, comparison,
                                            " ".join(t for t in notes if t)))
         for variable in SPLITS:
-            feedback.tables.append(_split_table(variable, p, split_figures(cases, variable, population["T"])))
+            feedback.tables.append(_split_table(variable, p, split_figures(counts, variable, population["T"])))
 
     trend = []
     for q in sorted(quarters):
         population = population_for(paths.population_csv, kommunkod, int(q[:4]))
-        figures = [f for f in own_figures(case_periods(quarters, q), population) if f.group == "T"]
+        counts = count_groups(case_periods(quarters, q), (None, "kon"))
+        figures = [f for f in own_figures(counts, population) if f.group == "T"]
         for row in _with_beside(figures, q, comparison):
             trend.append([row[0], row[1], q, *row[3:]])
     trend.sort(key=lambda r: ([k.id for k in KPIS].index(r[0]), r[2]))

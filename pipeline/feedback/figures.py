@@ -30,8 +30,8 @@ before drawing conclusions from a share or a change)."""
 SMALL_TEXT = "litet underlag"
 BOENDE = ("SKYB", "TILLB", "BOST")  # KEY_FIGURES.md SUKF10, as dbt's int_case_periods
 GENDER_OF_KON = {"1": "K", "2": "M"}
-SPLITS = ("enhet_typ", "kon", "aldersgrupp", "utrikes_fodd", "hederskontext")
-"""The national variables own figures are split by (the issue's list; ``kon`` in full codes)."""
+SPLITS = ("enhet_typ", "aldersgrupp", "utrikes_fodd", "hederskontext")
+"""Splits beyond gender (gender is in the main tables, beside the published K and M values)."""
 
 
 @dataclass(frozen=True)
@@ -95,25 +95,37 @@ def case_periods(quarters: dict[str, pd.DataFrame], period: str) -> pd.DataFrame
     return cases.reset_index(drop=True)
 
 
-def _counts(cases: pd.DataFrame, by: str | None) -> pd.DataFrame:
-    """Numerator and denominator counts of every KPI per group, with the KPI SQL run by DuckDB."""
+GROUPINGS: tuple[str | None, ...] = (None, "kon", *SPLITS)
+
+
+def count_groups(cases: pd.DataFrame, groupings: tuple[str | None, ...] = GROUPINGS) -> dict[str | None, pd.DataFrame]:
+    """Numerator and denominator counts of every KPI per group, for every grouping in one DuckDB query.
+
+    The KPI conditions are the catalogue's own SQL; ``None`` is the whole municipality (group "T").
+    One statement for all groupings: DuckDB's cost here is per query, not per row.
+    """
     codes = [c for c in NATIONAL_COLUMNS if c not in ("aktualiseringsdatum", "avslutsdatum")]
     flags = ("opened_in_period", "closed_in_period", "has_insats", "has_boende_insats")
+    parts = ["count(*) as n_cases"]
+    for kpi in KPIS:
+        parts.append(f'count_if({kpi.numerator}) as "n_{kpi.id}"')
+        if kpi.unit is Unit.PERCENT:
+            parts.append(f'count_if({kpi.denominator}) as "d_{kpi.id}"')
+    selects = []
+    for by in groupings:
+        group = f'coalesce("{by}", \'\')' if by else "'T'"
+        selects.append(f"select '{by or ''}' as grouping, {group} as grp, {', '.join(parts)} "
+                       "from case_periods group by all")
+    casts = ", ".join([f'cast("{c}" as varchar) as "{c}"' for c in codes]
+                      + [f'cast("{f}" as boolean) as "{f}"' for f in flags])
     con = duckdb.connect()
     try:
         con.register("incoming", cases[list(codes) + list(flags)])
-        casts = ", ".join([f'cast("{c}" as varchar) as "{c}"' for c in codes]
-                          + [f'cast("{f}" as boolean) as "{f}"' for f in flags])
         con.execute(f"create temp view case_periods as select {casts} from incoming")
-        parts = ["count(*) as n_cases"]
-        for kpi in KPIS:
-            parts.append(f'count_if({kpi.numerator}) as "n_{kpi.id}"')
-            if kpi.unit is Unit.PERCENT:
-                parts.append(f'count_if({kpi.denominator}) as "d_{kpi.id}"')
-        group = f'coalesce("{by}", \'\')' if by else "'T'"
-        return con.execute(f"select {group} as grp, {', '.join(parts)} from case_periods group by all").df()
+        frame = con.execute(" union all ".join(selects)).df()
     finally:
         con.close()
+    return {by: frame[frame["grouping"] == (by or "")].set_index("grp") for by in groupings}
 
 
 def _figure(kpi: Kpi, group: str, row: pd.Series | None, population: int | None) -> Figure:
@@ -130,14 +142,14 @@ def _figure(kpi: Kpi, group: str, row: pd.Series | None, population: int | None)
     return Figure(kpi.id, group, value, num, den, den)
 
 
-def own_figures(cases: pd.DataFrame, population: dict[str, int | None]) -> list[Figure]:
+def own_figures(counts: dict[str | None, pd.DataFrame], population: dict[str, int | None]) -> list[Figure]:
     """Every KPI for T, K and M (the published genders; SUKF16 only T), like the published cells.
 
-    ``population``: 18+ population of the period's year per gender T/K/M (None when not installed).
+    ``counts`` from :func:`count_groups`; ``population``: 18+ population of the period's year per
+    gender T/K/M (None when not installed).
     """
-    counts = _counts(cases, None)
-    total = counts.iloc[0] if len(counts) else None
-    by_kon = _counts(cases, "kon").set_index("grp")
+    total = counts[None].iloc[0] if len(counts[None]) else None
+    by_kon = counts["kon"]
     out = []
     for kpi in KPIS:
         out.append(_figure(kpi, "T", total, population.get("T")))
@@ -149,17 +161,18 @@ def own_figures(cases: pd.DataFrame, population: dict[str, int | None]) -> list[
     return out
 
 
-def split_figures(cases: pd.DataFrame, variable: str, population_total: int | None) -> list[Figure]:
+def split_figures(counts: dict[str | None, pd.DataFrame], variable: str,
+                  population_total: int | None) -> list[Figure]:
     """Every KPI per code of ``variable`` (codes in dictionary order, then blank as "").
 
     Rates use the municipality's whole 18+ population: a group's rate is its share of the
     municipality's rate (the groups add up), since populations by unit or age are not supplied.
     """
-    counts = _counts(cases, variable).set_index("grp")
-    groups = list(BY_NAME[variable].codes) + ([""] if "" in counts.index else [])
+    by = counts[variable]
+    groups = list(BY_NAME[variable].codes) + ([""] if "" in by.index else [])
     out = []
     for code in groups:
-        row = counts.loc[code] if code in counts.index else None
+        row = by.loc[code] if code in by.index else None
         out += [_figure(kpi, code, row, population_total) for kpi in KPIS]
     return out
 
