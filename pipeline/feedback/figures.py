@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -177,11 +178,11 @@ def split_figures(counts: dict[str | None, pd.DataFrame], variable: str,
     return out
 
 
-def population_for(paths_population_csv, kommunkod: str, year: int) -> dict[str, int | None]:
+def population_for(population_csv: Path, kommunkod: str, year: int) -> dict[str, int | None]:
     """18+ population per gender from the installed coordinator file (None where it is missing)."""
     out: dict[str, int | None] = {"T": None, "K": None, "M": None}
     try:
-        frame = pd.read_csv(paths_population_csv, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(population_csv, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.EmptyDataError):
         return out
     if frame.empty:
