@@ -262,9 +262,12 @@ def _receipt(sub: Submission, request: Request) -> dict:
             "report_url": f"{base}/report.html", "report_json_url": f"{base}/report.json"}
 
 
-async def _receive(request: Request, config: UploadConfig, token: str | None = None) -> tuple[Submission, int]:
-    """Authenticate, check, archive. Returns (submission, 201). Raises Refused for any refusal."""
-    info = _authenticate(request, config, token)
+async def _receive(request: Request, config: UploadConfig, token: str | None = None,
+                   info: TokenInfo | None = None) -> tuple[Submission, int]:
+    """Authenticate (or take ``info`` from a portal session), check, archive. Returns (submission, 201).
+
+    Raises Refused for any refusal."""
+    info = info or _authenticate(request, config, token)
     config.rate_limit.check(info.token_id)
     data, fields = await _read_body(request, config)
     period = (fields.get("period") or request.query_params.get("period") or "").strip().upper()
@@ -368,7 +371,14 @@ def upload_routes(config: UploadConfig) -> list[Route]:
               methods=["GET"]),
         Route("/upload", form_page, methods=["GET"]),
         Route("/upload", form_post, methods=["POST"]),
+        *_portal_routes(config),
     ]
+
+
+def _portal_routes(config: UploadConfig) -> list:
+    from pipeline.services.portal import portal_routes  # the portal builds on this module
+
+    return portal_routes(config)
 
 
 async def _receive_form(request: Request, config: UploadConfig) -> tuple[Submission, int]:

@@ -140,3 +140,21 @@ def history(paths: Paths, kommunkod: str, before_period: str) -> pd.DataFrame:
         for f in [folder / f"{kommunkod}.parquet"] if f.exists()
     ) if paths.accepted.exists() else []
     return _read(files)
+
+
+def own_quarters(paths: Paths, kommunkod: str) -> dict[str, pd.DataFrame]:
+    """Every staged quarter of one municipality, oldest first (its own feedback reads these)."""
+    if not paths.accepted.exists():
+        return {}
+    out = {}
+    for folder in sorted(f for f in paths.accepted.iterdir() if f.is_dir() and not f.name.startswith("_")):
+        file = file_for(paths, folder.name, kommunkod)
+        if file.is_file():
+            out[folder.name] = _read([file])
+    return out
+
+
+def read_own(paths: Paths, period: str, kommunkod: str) -> pd.DataFrame | None:
+    """One municipality's staged cases of one quarter, or None when it has no accepted file."""
+    file = file_for(paths, period, kommunkod)
+    return _read([file]) if file.is_file() else None

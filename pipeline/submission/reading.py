@@ -174,6 +174,9 @@ def _column_names(header: list[str], width: int) -> list[str]:
 
 
 def _to_frame(rows: list[tuple[int, list[str]]]) -> tuple[pd.DataFrame, list[int]]:
+    from pipeline.submission.template_rows import strip_template_rows
+
+    rows = strip_template_rows(rows)  # the template's label row and untouched pre-filled rows
     if not rows:
         raise UnreadableFile("E_EMPTY_FILE", "Filen är tom.", "The file is empty.")
     header = rows[0][1]
