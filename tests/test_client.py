@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import threading
 import time
 
@@ -267,3 +268,37 @@ def test_every_upload_failure_is_one_line(server, submission_file, tmp_path, mon
         err = capsys.readouterr().err
         assert _one_line(err), err
         assert "19121212" not in err
+
+
+def test_disk_full_is_507_and_the_client_retries_then_says_so(server, submission_file, monkeypatch, capsys):
+    """Injected ENOSPC in the archive write: 507 with the JSON error shape, nothing registered; the client
+    retries with backoff and succeeds once space is back, or says the server could not save the file."""
+    import errno
+
+    from pipeline.raw import archive
+
+    paths, _, base = server
+    real_store, failures = archive.store, {"left": 2}
+
+    def full_disk(raw_root, data):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_store(raw_root, data)
+
+    monkeypatch.setattr(archive, "store", full_disk)
+    token = {"Authorization": f"Bearer {os.environ['SUKF_TOKEN']}", "X-Filename": "f.csv"}
+    response = requests.post(f"{base}/api/v1/submissions", params={"period": "2025Q3"},
+                             data=submission_file.read_bytes(), headers=token, timeout=30)
+    assert response.status_code == 507 and response.json()["error"] == "storage_unavailable"
+    assert "försök igen" in response.json()["message"] and not Register(paths).list()
+    failures["left"] = 2
+    receipt = client.upload(client.make_session(), base, token["Authorization"][7:], submission_file, "2025Q3",
+                            backoff=0.01)
+    assert receipt["version"] == 1 and len(Register(paths).list()) == 1
+    assert capsys.readouterr().err.count("Servern kunde inte spara filen") == 2
+    failures["left"] = 99
+    monkeypatch.setattr(client, "STORAGE_RETRIES", 1)
+    with pytest.raises(client.ClientError, match="Servern kunde inte spara filen, försök igen senare"):
+        client.upload(client.make_session(), base, token["Authorization"][7:], submission_file, "2026Q1",
+                      backoff=0.01)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,14 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
                                publish_config=publish_config, log_name=log_name)
     except Busy as busy:
         return LoadResult(partition, False, [], message=str(busy))
+    except (OSError, sqlite3.OperationalError) as exc:
+        # Disk full or an I/O error in our files or Dagster's storage: every write is temp-file + rename
+        # and every step idempotent, so nothing half-written is visible and a re-run converges.
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc).lower()
+        log.error("load stopped by %s", type(exc).__name__)
+        reason = "disken är full" if full else f"ett skrivfel ({type(exc).__name__})"
+        return LoadResult(partition, False, [], message=f"Laddningen avbröts: {reason}. Inget halvskrivet har "
+                          "publicerats; frigör utrymme (eller åtgärda felet) och kör samma kommando igen.")
 
 
 def _run_locked(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict,

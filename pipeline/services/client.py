@@ -64,11 +64,26 @@ def filename_headers(name: str) -> dict[str, str]:
             "X-Filename": encoded}
 
 
-def upload(session: requests.Session, server: str, token: str, file: Path, quarter: str) -> dict:
+STORAGE_RETRIES = 4
+"""507 (the server's disk is full or failing): retried with backoff, since it says nothing about the file."""
+
+
+def upload(session: requests.Session, server: str, token: str, file: Path, quarter: str,
+           *, backoff: float = 2.0) -> dict:
     headers = {"Authorization": f"Bearer {token}", **filename_headers(file.name),
                "Content-Type": "application/octet-stream"}
-    response = session.post(f"{server}/api/v1/submissions", params={"period": quarter}, data=file.read_bytes(),
-                            headers=headers, timeout=300)
+    data = file.read_bytes()
+    for attempt in range(STORAGE_RETRIES + 1):
+        response = session.post(f"{server}/api/v1/submissions", params={"period": quarter}, data=data,
+                                headers=headers, timeout=300)
+        if response.status_code != 507:
+            break
+        if attempt < STORAGE_RETRIES:
+            wait = backoff * 2 ** attempt
+            print(f"Servern kunde inte spara filen, försöker igen om {wait:.0f} s …", file=sys.stderr)
+            time.sleep(wait)
+    if response.status_code == 507:
+        raise ClientError("Servern kunde inte spara filen, försök igen senare (filen är inte avvisad).")
     if response.status_code != 201:
         raise ClientError(f"Uppladdningen avvisades ({response.status_code}): {_message(response)}")
     return response.json()

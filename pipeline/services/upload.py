@@ -286,8 +286,17 @@ async def _receive(request: Request, config: UploadConfig, token: str | None = N
     name = _display_name(fields.get("filename", ""), data)
     # Parsing, scanning and fsync are blocking: keep them off the event loop so other requests flow.
     await run_in_threadpool(_check_content, data, name)
-    sub = await run_in_threadpool(lambda: ingest_bytes(data, original_name=name, period=period,
-                                                       kommunkod=info.kommunkod, source="upload", paths=config.paths))
+    try:
+        sub = await run_in_threadpool(lambda: ingest_bytes(data, original_name=name, period=period,
+                                                           kommunkod=info.kommunkod, source="upload",
+                                                           paths=config.paths))
+    except OSError as exc:
+        # Disk full or an I/O error: nothing was registered (the archive writes a temp file and renames,
+        # the register row comes after). Tell the client to retry rather than that its file was refused.
+        log.error("upload could not be stored: %s (errno %s)", type(exc).__name__, exc.errno)
+        raise Refused(507, "storage_unavailable", "Servern kunde inte spara filen, försök igen om en stund.",
+                      "The server could not store the file; try again later.", headers={"Retry-After": "30"}) \
+            from None
     log.info("upload received: submission %s kommun %s %s version %s (%d bytes)", sub.submission_id,
              info.kommunkod, period, sub.version, len(data))
     return sub, 201
