@@ -351,7 +351,9 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
     store = store or ReleaseStore(paths)
 
     def endpoint(func):
-        async def handler(request: Request) -> Response:
+        # A plain (sync) handler: Starlette runs it in its thread pool, so filtering a national vintage
+        # never blocks the event loop (and with it every other request, uploads included).
+        def handler(request: Request) -> Response:
             try:
                 return func(request)
             except ApiError as err:
