@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.kpis import KPIS
-from pipeline.release.kolada import CSV_COLUMNS
 from pipeline.submission.generator import encode, simulate_cases
 
 KOMMUN, OTHER = "0380", "0180"
@@ -51,21 +50,23 @@ def published_value(kpi: str, municipality: str, period: str, gender: str) -> tu
     return f"{(n % 997) / 10:.1f}", ""
 
 
-def write_release(root: Path, period: str = "2025Q3", kpis: tuple[str, ...] = ("SUKF01", "SUKF02", "U30750")) -> None:
-    """A release in the published CSV shape (only what published_cells reads)."""
-    folder = root / "releases" / period / "v001"
-    folder.mkdir(parents=True, exist_ok=True)
+def write_release(root: Path, period: str = "2025Q3", kpis: tuple[str, ...] = ("SUKF01", "SUKF02", "SUKF17")) -> None:
+    """A vintage of known values, written by the real publisher (published_cells reads it back)."""
+    import pandas as pd
+
+    from pipeline.release.publish import publish_vintage
+    from pipeline.settings import Paths
+
     ids = [(m.kod, "K") for m in municipalities()] + [(c, "L") for c in counties()] + [(RIKET_ID, "L")]
     genders = {k.id: k.genders for k in KPIS}
-    for name, periods in (("data_quarter.csv", ("2025Q2", period)), ("data_year.csv", (period[:4],))):
-        lines = [",".join(CSV_COLUMNS)]
+    rows = []
+    for p in ("2025Q2", period, period[:4]):
         for kpi in kpis:
             for mid, mtype in ids:
-                for p in periods:
-                    for g in genders[kpi]:
-                        value, status = published_value(kpi, mid, p, g)
-                        lines.append(f"{kpi},{mid},{mtype},{p},{g},{value},{status},true")
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    index = {"releases": [{"period": period, "version": "v001", "path": f"{period}/v001",
-                           "created": "2025-10-15T08:00:00+00:00"}]}
-    (root / "releases" / "index.json").write_text(json.dumps(index), encoding="utf-8")
+                for g in genders[kpi]:
+                    value, status = published_value(kpi, mid, p, g)
+                    rows.append({"kpi": kpi, "municipality": mid, "municipality_type": mtype, "period": p,
+                                 "period_type": "quarter" if "Q" in p else "year", "gender": g,
+                                 "value": float(value) if value else None, "status": status})
+    publish_vintage(pd.DataFrame(rows), paths=Paths(root).ensure(), submissions=[],
+                    now=datetime(2025, 10, 15, 8, tzinfo=UTC))

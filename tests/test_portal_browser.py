@@ -24,7 +24,7 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, synthetic_population
-from pipeline.validation.quarter import validate_pending
+from pipeline.validation.quarter import validate_and_stage
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,7 +60,7 @@ def test_a_municipality_quarter_in_the_browser(tmp_path):
             browser.click_and_load("#login")
             assert "Kommunens inlämningar" in browser.text()
             assert "Filen är mottagen" in _upload(browser, base, "2025q2", files["q2"])
-            validate_pending(paths, QUARTERS[0])  # the intake job's step, run between the two quarters
+            validate_and_stage(paths, QUARTERS[0])  # the intake job's step, run between the two quarters
             assert "Filen är mottagen" in _upload(browser, base, "2025q3", files["bad"])
             assert "Filen är mottagen" in _upload(browser, base, "2025Q3", files["good"])
             browser.goto(f"{base}/portal")
@@ -68,7 +68,7 @@ def test_a_municipality_quarter_in_the_browser(tmp_path):
         finally:
             browser.close()
 
-        validate_pending(paths, QUARTERS[1])
+        validate_and_stage(paths, QUARTERS[1])
 
         # later: a new browser process on the same profile is still signed in (persistent session cookie)
         browser = Browser(profile, downloads, javascript=False)

@@ -15,12 +15,13 @@ import requests
 from services_fixtures import running_server
 
 from pipeline.raw.register import Register
+from pipeline.services.client import filename_headers
 from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import FAULT_KOMMUN, write_faults
 from pipeline.validation import precheck
-from pipeline.validation.quarter import validate_pending
+from pipeline.validation.quarter import validate_and_stage
 
 QUARTER = "2025Q3"
 
@@ -45,13 +46,13 @@ def test_precheck_with_previous_and_the_upload_agree_on_the_fault_corpus(corpus,
 
     def post(name: str, data: bytes, period: str) -> requests.Response:
         return requests.post(f"{base}/api/v1/submissions", params={"period": period}, data=data, timeout=120,
-                             headers={"Authorization": f"Bearer {token}", "X-Filename": name,
+                             headers={"Authorization": f"Bearer {token}", **filename_headers(name),
                                       "Content-Type": "application/octet-stream"})
 
     door: dict[str, tuple[int, str]] = {}
     with running_server(create_app(paths, uploads_per_hour=1000)) as base:
         assert post(history["file"], (folder / history["file"]).read_bytes(), "2025Q2").status_code == 201
-        assert [o.result.status for o in validate_pending(paths, "2025Q2")] == ["accepted"]
+        assert [o.result.status for o in validate_and_stage(paths, "2025Q2")] == ["accepted"]
         for entry in cases:
             data = (folder / entry["file"]).read_bytes()
             try:
@@ -61,7 +62,7 @@ def test_precheck_with_previous_and_the_upload_agree_on_the_fault_corpus(corpus,
             except requests.ConnectionError:  # the door may close the socket on a body it refuses to read
                 door[entry["file"]] = (413, "too_large")
     by_sha = {s.submission_id: s for s in Register(paths).list(period=QUARTER)}
-    validate_pending(paths, QUARTER)
+    validate_and_stage(paths, QUARTER)
     checked, refused = 0, set()
     for entry in cases:
         out = tmp_path / f"{entry['file']}.json"

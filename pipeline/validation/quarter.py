@@ -131,3 +131,11 @@ def stage_period(paths: Paths, period: str) -> Staging:
     for kommunkod in removed:
         staged.unstage(paths, period, kommunkod)
     return Staging(current, restaged, removed)
+
+
+def validate_and_stage(paths: Paths, period: str) -> list[Outcome]:
+    """What the intake job's validation and staging steps do for one quarter, in one call (for tools and tests
+    that take a quarter in without Dagster)."""
+    outcomes = validate_pending(paths, period)
+    stage_period(paths, period)
+    return outcomes
