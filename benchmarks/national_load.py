@@ -82,13 +82,18 @@ def main() -> int:
         t = time.perf_counter()
         res = run_quarter(q)
         print(f"load {q}  {'ok' if res.success else 'FAILED'} in {time.perf_counter() - t:.1f} s -> "
-              f"{res.release_path.name if res.release_path else '-'}")
+              f"{res.vintage or '-'}{'' if res.new_vintage else ' (unchanged)'}")
+    from pipeline.release.publish import current_vintage, storage_bytes, vintage_bytes
+
+    one = vintage_bytes(current_vintage(p))
+    print(f"releases      {storage_bytes(p) / 1e6:.1f} MB on disk for {len(quarters)} vintages; one full vintage "
+          f"{one / 1e6:.1f} MB; ratio {storage_bytes(p) / one:.2f}")
 
     env = dict(os.environ)
     t = time.perf_counter()
     subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--quiet", "--project-dir",
-                    str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--vars",
-                    f'{{"release_period": "{quarters[-1]}"}}'], check=True, env=env, cwd=DBT_PROJECT_DIR)
+                    str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+                   check=True, env=env, cwd=DBT_PROJECT_DIR)
     print(f"dbt build     {time.perf_counter() - t:.1f} s (all models + tests, stand-alone)")
 
     t = time.perf_counter()

@@ -12,6 +12,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:function, one-line help)
     "demo": ("pipeline.demo:main", "generate bundled synthetic submissions and run a full quarterly load"),
     "load": ("pipeline.defs.load:main", "coordinator: run the quarterly load for YYYYQn and publish"),
+    "republish": ("pipeline.defs.load:republish_main", "coordinator: national build and publish without intake"),
+    "close-year": ("pipeline.defs.load:close_year_main", "coordinator: declare a year final (after its Q4)"),
+    "doctor": ("pipeline.doctor:main", "coordinator: check the installation (and --repair what is derivable)"),
     "generate": ("pipeline.submission.generator:main", "write synthetic submissions (and --faults)"),
     "template": ("pipeline.submission.template:main", "write the Excel submission template"),
     "precheck": ("pipeline.validation.precheck:main", "check a file locally with the pipeline's rules"),

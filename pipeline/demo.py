@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.periods import quarter_range
 from pipeline.defs.load import print_result, run_quarter
+from pipeline.release.publish import current_vintage, data_file
 from pipeline.settings import paths
 
 
@@ -46,7 +47,7 @@ def stage_demo_files(quarters: list[str], *, seed: int, missing_share: float) ->
 
 
 def riket_excerpt(release: Path, period: str) -> str:
-    data = json.loads((release / "data_quarter.json").read_text(encoding="utf-8"))
+    data = json.loads((release / data_file(period, "json")).read_text(encoding="utf-8"))
     lines = [f"Riket {period} (T / K / M):"]
     for item in data["values"]:
         if item["municipality"] == RIKET_ID and item["period"] == period:
@@ -76,8 +77,9 @@ def main(argv: list[str]) -> int:
         print(f"({quarter} tog {time.perf_counter() - t0:.1f} s)")
         if not result.success:
             return 1
-    if result and result.release_path:
-        print("\n" + riket_excerpt(result.release_path, quarters[-1]))
+    vintage = current_vintage(paths())
+    if vintage is not None:
+        print("\n" + riket_excerpt(vintage, quarters[-1]))
     print(f"\nKlart på {time.perf_counter() - started:.0f} s. Starta API och jämförelsesida: sukf serve "
           "(http://127.0.0.1:8000/), eller hela systemet: sukf up")
     return 0

@@ -46,6 +46,12 @@ class Paths:
         return self.restricted / "reports"
 
     @property
+    def validated(self) -> Path:
+        """Cases of each accepted submission version, normalised: ``validated/<submission_id>.parquet``
+        (immutable; written before the register says "accepted", so the status never points at nothing)."""
+        return self.restricted / "validated"
+
+    @property
     def accepted(self) -> Path:
         """Latest accepted version per municipality x quarter: ``accepted/<YYYYQn>/<kommunkod>.parquet``."""
         return self.restricted / "accepted"
@@ -74,7 +80,8 @@ class Paths:
         return self.restricted / "tokens.sqlite"
 
     def ensure(self) -> Paths:
-        for folder in (self.landing, self.raw, self.reports, self.accepted, self.reference, self.releases):
+        for folder in (self.landing, self.raw, self.reports, self.validated, self.accepted, self.reference,
+                       self.releases):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -52,9 +52,9 @@ class OracleKpi:
 
 
 ORACLE_KPIS: tuple[OracleKpi, ...] = (
-    OracleKpi("U30750", "rate", lambda c: c["opened"]),
-    OracleKpi("U30751", "rate", lambda c: c["has_insats"]),
-    OracleKpi("U30752", "rate", lambda c: c["closed"] and c["has_insats"] and c["maluppfyllelse"] in GOAL),
+    OracleKpi("SUKF17", "rate", lambda c: c["opened"]),
+    OracleKpi("SUKF18", "rate", lambda c: c["has_insats"]),
+    OracleKpi("SUKF19", "rate", lambda c: c["closed"] and c["has_insats"] and c["maluppfyllelse"] in GOAL),
     OracleKpi("SUKF01", "count", lambda c: True),
     OracleKpi("SUKF02", "percent", lambda c: c["has_insats"], lambda c: True),
     OracleKpi("SUKF03", "percent", lambda c: c["closed"] and c["has_insats"] and c["maluppfyllelse"] in GOAL,

@@ -1,7 +1,6 @@
-"""Helpers for the services tests: a fake release folder in the published shape, and a real server.
-
-The fake release is written here (not by the release module) so the read API can be tested on its
-own; the shapes follow docs/ARCHITECTURE.md and KEY_FIGURES.md exactly.
+"""Helpers for the services tests: a vintage of known fake values written by the real publisher, and a
+real server. The values are chosen here (not by disclosure control) so the read API and page can be
+checked value for value; the files are the real release shape.
 """
 
 from __future__ import annotations
@@ -13,15 +12,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import requests
 import uvicorn
 
-from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipalities
-from pipeline.contract.kpis import BY_ID
+from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
+from pipeline.contract.kpis import BY_ID, Unit
+from pipeline.release.publish import publish_vintage
+from pipeline.settings import Paths
 
-FAKE_KPIS = ("U30750", "SUKF01", "SUKF03")
+FAKE_KPIS = ("SUKF17", "SUKF01", "SUKF03")
 FAKE_YEARS = (2024, 2025)
 FAKE_QUARTERS = ("2025Q1", "2025Q2", "2025Q3")
 CREATED = "2025-10-15T08:00:00+00:00"
@@ -35,6 +38,8 @@ def _number(*parts: object) -> float:
 def fake_value(kpi: str, municipality: str, period: int | str, gender: str) -> dict:
     """Deterministic Kolada value: ~8 % suppressed (".."), the rest a number."""
     n = _number(kpi, municipality, period, gender)
+    if BY_ID[kpi].unit is Unit.COUNT:  # a count is a whole number of cases
+        n = float(round(n))
     if int(n * 10) % 12 == 0:
         return {"gender": gender, "count": 1, "status": "..", "value": None, "isdeleted": False}
     return {"gender": gender, "count": 1, "status": "", "value": n, "isdeleted": False}
@@ -45,50 +50,42 @@ def missing_municipality(code: str) -> bool:
     return int(code) % 17 == 0
 
 
-def write_fake_release(root: Path, period: str = "2025Q3", version: str = "v001", created: str = CREATED,
-                       *, append_index: bool = True) -> Path:
-    """Write ``releases/<period>/<version>/`` with every documented file; returns the folder."""
-    folder = root / "releases" / period / version
-    folder.mkdir(parents=True, exist_ok=True)
-    kpis = [{"id": k, "title": BY_ID[k].title, "description": BY_ID[k].description,
-             "is_divided_by_gender": int(BY_ID[k].divided_by_gender), "municipality_type": "K", "auspice": "E",
-             "operating_area": "Individ- och familjeomsorg", "perspective": "Resultat",
-             "prel_publication_date": None, "publication_date": created[:10], "publ_period": period,
-             "has_ou_data": False} for k in FAKE_KPIS]
-    munis = ([{"id": m.kod, "title": m.namn, "type": "K"} for m in municipalities()]
-             + [{"id": lan, "title": name, "type": "L"} for lan, name in sorted(counties().items())]
-             + [{"id": RIKET_ID, "title": RIKET_NAME, "type": "L"}])
-    ids = [m["id"] for m in munis if not (m["type"] == "K" and missing_municipality(m["id"]))]
+def fake_frame(*, bump: float = 0.0) -> pd.DataFrame:
+    """A disclosure-controlled frame (the publisher's input) with fake_value's values; ``bump`` shifts
+    every published value (a revision). Municipalities that did not submit have no rows at all."""
+    munis = ([(m.kod, "K") for m in municipalities() if not missing_municipality(m.kod)]
+             + [(lan, "L") for lan in sorted(counties())] + [(RIKET_ID, "L")])
+    rows = []
+    for kpi in FAKE_KPIS:
+        for period in (*FAKE_YEARS, *FAKE_QUARTERS):
+            for muni, mtype in munis:
+                for gender in BY_ID[kpi].genders:
+                    v = fake_value(kpi, muni, period, gender)
+                    rows.append({"kpi": kpi, "municipality": muni, "municipality_type": mtype, "period": str(period),
+                                 "period_type": "year" if isinstance(period, int) else "quarter", "gender": gender,
+                                 "value": None if v["value"] is None else round(v["value"] + bump, 1),
+                                 "status": v["status"]})
+    return pd.DataFrame(rows)
 
-    def entries(periods):
-        return [{"kpi": k, "municipality": mid, "period": p,
-                 "values": [fake_value(k, mid, p, g) for g in BY_ID[k].genders]}
-                for k in FAKE_KPIS for p in periods for mid in ids]
 
-    year, quarter = entries(FAKE_YEARS), entries(FAKE_QUARTERS)
-    files = {
-        "kpi.json": {"values": kpis, "count": len(kpis), "next_url": None, "previous_url": None},
-        "municipality.json": {"values": munis, "count": len(munis), "next_url": None, "previous_url": None},
-        "data_year.json": {"values": year, "count": len(year), "next_url": None, "previous_url": None},
-        "data_quarter.json": {"values": quarter, "count": len(quarter), "next_url": None, "previous_url": None},
-        "manifest.json": {"period": period, "version": version, "created": created, "files": {}},
-    }
-    for name, doc in files.items():
-        (folder / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    for name, rows in (("data_year.csv", year), ("data_quarter.csv", quarter)):
-        lines = ["kpi,municipality,period,gender,value,count,status"]
-        lines += [f"{e['kpi']},{e['municipality']},{e['period']},{v['gender']},"
-                  f"{'' if v['value'] is None else v['value']},{v['count']},{v['status']}"
-                  for e in rows for v in e["values"]]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (folder / "RELEASE_NOTES.md").write_text(f"# Release {period} {version}\n", encoding="utf-8")
-    if append_index:
-        index_file = root / "releases" / "index.json"
-        index = json.loads(index_file.read_text()) if index_file.exists() else {"releases": []}
-        index["releases"].append({"period": period, "version": version, "path": f"{period}/{version}",
-                                  "created": created})
-        index_file.write_text(json.dumps(index), encoding="utf-8")
-    return folder
+def write_fake_release(root: Path, created: str = CREATED, *, bump: float = 0.0) -> Path:
+    """Publish a vintage of fake values with the real publisher (2024 closed: final; 2025 preliminary);
+    returns the vintage folder."""
+    paths = Paths(root).ensure()
+    result = publish_vintage(fake_frame(bump=bump), paths=paths, submissions=[], closed_years={2024},
+                             now=datetime.fromisoformat(created))
+    assert result.changed and result.path is not None
+    return result.path
+
+
+def kolada_values(folder: Path, name: str) -> list[dict]:
+    """Values of a vintage as the API serves them: ``"kpi.json"``/``"municipality.json"``, or
+    ``"year"``/``"quarter"`` for the data entries of every such period in file order."""
+    if name.endswith(".json"):
+        return json.loads((folder / name).read_text(encoding="utf-8"))["values"]
+    files = sorted((folder / "data").glob("*.json"))
+    files = [f for f in files if ("Q" in f.stem) == (name == "quarter")]
+    return [e for f in files for e in json.loads(f.read_text(encoding="utf-8"))["values"]]
 
 
 def free_port() -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import threading
 import time
 
 import pytest
 import requests
-from services_fixtures import FAKE_KPIS, running_server, write_fake_release
+from services_fixtures import FAKE_KPIS, free_port, kolada_values, running_server, write_fake_release
 
 from pipeline.raw.register import Register
 from pipeline.services import client
@@ -85,28 +86,37 @@ def test_upload_errors(server, submission_file, tmp_path, monkeypatch, capsys):
 
 def test_pull_values_csv_and_json(server, tmp_path):
     _, folder, base = server
-    year = json.loads((folder / "data_year.json").read_text())["values"]
+    year = kolada_values(folder, "year")
     out = tmp_path / "u.csv"
     assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--server", base, "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     expected = [(e["municipality"], v["gender"], v["status"]) for e in year
                 if e["kpi"] == "SUKF03" and e["period"] == 2025 for v in e["values"]]
     assert [(r["municipality"], r["gender"], r["status"]) for r in rows] == expected
+    assert {r["preliminary"] for r in rows} == {"true"}  # 2025 is preliminary in a 2025Q3 release
+    assert client.pull_main(["--kpi", "SUKF03", "--year", "2024", "--server", base, "--out", str(out)]) == 0
+    assert {r["preliminary"] for r in csv.DictReader(out.open(encoding="utf-8"))} == {"false"}
     out = tmp_path / "u.json"
     assert client.pull_main(["--kpi", ",".join(FAKE_KPIS), "--year", "2024,2025Q3", "--municipality", "0114",
                              "--format", "json", "--server", base, "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     assert {(e["kpi"], e["period"]) for e in got["values"]} == {(k, p) for k in FAKE_KPIS for p in (2024, "2025Q3")}
-    assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--release", "2024Q1/v001",
+    assert [r["preliminary"] for r in rows] == ["true"] * len(rows)  # the release's flag is kept
+    assert client.pull_main(["--kpi", "SUKF03", "--year", "2025", "--release", "v009",
                              "--server", base]) == 2
 
 
 def test_pull_release_files(server, tmp_path):
-    _, folder, base = server
+    paths, folder, base = server
+    later = write_fake_release(paths.root, created="2026-02-01T08:00:00+00:00", bump=0.5)
     assert client.pull_main(["--release-files", str(tmp_path / "dl"), "--server", base]) == 0
-    target = tmp_path / "dl" / "2025Q3" / "v001"
-    for name in client.RELEASE_FILES:
-        assert (target / name).read_bytes() == (folder / name).read_bytes()
+    files = sorted(str(f.relative_to(later)) for f in later.rglob("*") if f.is_file())
+    assert "data/2025Q3.csv" in files
+    for name in files:
+        assert (tmp_path / "dl" / "v002" / name).read_bytes() == (later / name).read_bytes()
+    assert client.pull_main(["--release-files", str(tmp_path / "old"), "--as-of", "2025-12-31",
+                             "--server", base]) == 0
+    assert (tmp_path / "old" / "v001" / "data" / "2025.json").read_bytes() == (folder / "data/2025.json").read_bytes()
 
 
 def test_retries_transient_errors():
@@ -230,3 +240,65 @@ def test_sukf_up_starts_both_and_stops_both(tmp_path, monkeypatch):
         ("lång", [sys.executable, "-c", "import time; time.sleep(60)"]), ("kort", [sys.executable, "-c", "pass"])])
     assert up.main([]) == 1  # one child ended → the other is stopped too
     assert all(child.poll() is not None for child in started)
+
+
+def _one_line(err: str) -> bool:
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("Väntar")]
+    return len(lines) == 1 and lines[0].startswith("Fel: ") and "Traceback" not in err
+
+
+def test_every_upload_failure_is_one_line(server, submission_file, tmp_path, monkeypatch, capsys):
+    """Unreachable server, a broken answer, an unexpected error, an unreadable file: one line, exit 2."""
+    _, _, base = server
+    named = tmp_path / "Kvartal 3 – Linköping.csv"
+    named.write_bytes(submission_file.read_bytes())
+    closed = f"http://127.0.0.1:{free_port()}"
+    cases = [
+        ([str(named), "--quarter", "2025Q3", "--server", closed, "--wait", "0"], None),
+        ([str(named), "--quarter", "2025Q3", "--server", base + "/v3/kpi#", "--wait", "0"], None),
+        ([str(named), "--quarter", "2025Q3", "--server", base, "--wait", "0"],
+         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret 19121212-1212 inside"))),
+        ([str(tmp_path), "--quarter", "2025Q3", "--server", base, "--wait", "0"], None),
+    ]
+    monkeypatch.setattr(client, "make_session", requests.Session)  # no retries: fail fast
+    for argv, fake_upload in cases:
+        if fake_upload:
+            monkeypatch.setattr(client, "upload", fake_upload)
+        assert client.upload_main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert _one_line(err), err
+        assert "19121212" not in err
+
+
+def test_disk_full_is_507_and_the_client_retries_then_says_so(server, submission_file, monkeypatch, capsys):
+    """Injected ENOSPC in the archive write: 507 with the JSON error shape, nothing registered; the client
+    retries with backoff and succeeds once space is back, or says the server could not save the file."""
+    import errno
+
+    from pipeline.raw import archive
+
+    paths, _, base = server
+    real_store, failures = archive.store, {"left": 2}
+
+    def full_disk(raw_root, data):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_store(raw_root, data)
+
+    monkeypatch.setattr(archive, "store", full_disk)
+    token = {"Authorization": f"Bearer {os.environ['SUKF_TOKEN']}", "X-Filename": "f.csv"}
+    response = requests.post(f"{base}/api/v1/submissions", params={"period": "2025Q3"},
+                             data=submission_file.read_bytes(), headers=token, timeout=30)
+    assert response.status_code == 507 and response.json()["error"] == "storage_unavailable"
+    assert "försök igen" in response.json()["message"] and not Register(paths).list()
+    failures["left"] = 2
+    receipt = client.upload(client.make_session(), base, token["Authorization"][7:], submission_file, "2025Q3",
+                            backoff=0.01)
+    assert receipt["version"] == 1 and len(Register(paths).list()) == 1
+    assert capsys.readouterr().err.count("Servern kunde inte spara filen") == 2
+    failures["left"] = 99
+    monkeypatch.setattr(client, "STORAGE_RETRIES", 1)
+    with pytest.raises(client.ClientError, match="Servern kunde inte spara filen, försök igen senare"):
+        client.upload(client.make_session(), base, token["Authorization"][7:], submission_file, "2026Q1",
+                      backoff=0.01)

@@ -138,7 +138,7 @@ def test_oracle_data_exercises_every_branch(built: tuple[pd.DataFrame, pd.DataFr
     _, expected = built
     per_kpi = expected.groupby("kpi")["numerator"].sum()
     assert (per_kpi > 0).all(), per_kpi[per_kpi == 0]
-    rates = expected[expected["kpi"] == "U30750"]
+    rates = expected[expected["kpi"] == "SUKF17"]
     missing = rates[rates["denominator"].isna()]
     assert set(missing["municipality"]) >= {NO_POPULATION[0], "0000"} and set(missing["gender"]) == {"K"}
     assert rates["value"].notna().sum() > 100

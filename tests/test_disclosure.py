@@ -80,8 +80,8 @@ def only(frame: pd.DataFrame, kpis: set[str]) -> pd.DataFrame:
 def test_year_to_date_differenced_between_vintages(data: dict[str, pd.DataFrame]) -> None:
     """YTD after Q2 and the full year published in consecutive vintages: their difference is the cases of
     the second half-year — small for small kommuner."""
-    old = only(public(legacy(data["ytd"], greedy=True)), {"U30750"})
-    new = only(public(legacy(data["first"], greedy=True)), {"U30750"})
+    old = only(public(legacy(data["ytd"], greedy=True)), {"SUKF17"})
+    new = only(public(legacy(data["first"], greedy=True)), {"SUKF17"})
     old, new = old[old["period"] == "2025"], new[new["period"] == "2025"]
     findings = audit([old, new], data["population"])
     assert any(f.relation == "skillnad mellan versioner" and f.period == "2025" for f in findings), findings[:3]

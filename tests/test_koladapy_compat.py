@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from services_fixtures import FAKE_KPIS, running_server, write_fake_release
+from services_fixtures import FAKE_KPIS, kolada_values, running_server, write_fake_release
 
 from pipeline.services.serve import create_app
 from pipeline.settings import Paths
@@ -25,14 +23,14 @@ def kolada(tmp_path, monkeypatch):
 
 
 def _file(folder, name):
-    return json.loads((folder / name).read_text())["values"]
+    return kolada_values(folder, name)
 
 
 def test_koladapy_reads_metadata(kolada):
     api, folder = kolada
     assert api.search_kpis() == _file(folder, "kpi.json")
     assert api.get_kpi("SUKF03")["id"] == "SUKF03"
-    assert api.get_kpis(list(FAKE_KPIS)) == _file(folder, "kpi.json")
+    assert api.get_kpis(list(FAKE_KPIS)) == [k for k in _file(folder, "kpi.json") if k["id"] in FAKE_KPIS]
     assert api.get_municipalities() == _file(folder, "municipality.json")
     assert len(api.get_municipalities(municipality_type="K")) == 290
     assert api.get_municipality("0180")["title"] == "Stockholm"
@@ -40,7 +38,7 @@ def test_koladapy_reads_metadata(kolada):
 
 def test_koladapy_reads_values(kolada):
     api, folder = kolada
-    year = _file(folder, "data_year.json")
+    year = _file(folder, "year")
     got = api.get_values(kpi_id="SUKF01", years=2025)
     assert got == [e for e in year if e["kpi"] == "SUKF01" and e["period"] == 2025]
     assert len(got) > 200  # it really paged
@@ -59,7 +57,7 @@ def test_koladapy_reads_a_release_written_by_the_publisher(tmp_path, monkeypatch
     """Same check on files made by pipeline.release.publish (not our fixture), so the shapes really agree."""
     try:
         from pipeline.keyfigures.disclosure import apply_disclosure
-        from pipeline.release.publish import publish_release
+        from pipeline.release.publish import publish_vintage
         from pipeline.release.simulate import simulate_mart
     except ImportError as exc:
         pytest.skip(f"release modules not importable yet: {exc}")
@@ -67,9 +65,9 @@ def test_koladapy_reads_a_release_written_by_the_publisher(tmp_path, monkeypatch
     monkeypatch.setenv("TQDM_DISABLE", "1")
     paths = Paths(tmp_path).ensure()
     mart = simulate_mart(["2025Q2", "2025Q3", "2025"], kommuner=["0114", "0115", "0180", "0380", "1280"])
-    release = publish_release(apply_disclosure(mart), period="2025Q3", paths=paths, submissions=[])
-    year = _file(release.path, "data_year.json")
-    quarter = _file(release.path, "data_quarter.json")
+    release = publish_vintage(apply_disclosure(mart), paths=paths, submissions=[])
+    year = _file(release.path, "year")
+    quarter = _file(release.path, "quarter")
     with running_server(create_app(paths)) as base:
         api = koladapy.KoladaAPI(base_url=f"{base}/v3/", max_requests_per_second=1000)
         assert api.search_kpis() == _file(release.path, "kpi.json")
@@ -79,3 +77,29 @@ def test_koladapy_reads_a_release_written_by_the_publisher(tmp_path, monkeypatch
         got = api._paginate_request("data/kpi/SUKF01,SUKF02/year/2025Q3", {"per_page": 7})
         assert got == [e for e in quarter if e["kpi"] in {"SUKF01", "SUKF02"} and e["period"] == "2025Q3"]
         assert any(v["status"] == ".." and v["value"] is None for e in got for v in e["values"])
+
+
+def test_koladapy_reads_every_entity(kolada):
+    """kpi_groups, municipality_groups (and group values), ou and oudata through koladapy's own methods."""
+    from koladapy.exceptions import KoladaAPIError
+
+    from pipeline.contract.kpis import KPI_GROUP_ID
+    from pipeline.contract.municipality_groups import municipality_groups
+
+    api, folder = kolada
+    groups = api.get_kpi_groups()
+    assert [g["id"] for g in groups] == [KPI_GROUP_ID]
+    assert [m["member_id"] for m in api.get_kpi_group(KPI_GROUP_ID)["members"]] == [
+        k["id"] for k in _file(folder, "kpi.json")]
+    munis = api.get_municipality_groups()  # 309 groups through several pages of 200
+    assert len(munis) == len(municipality_groups()) == 309 and len({g["id"] for g in munis}) == 309
+    assert api.get_municipality_group("G92787")["title"] == "Storstäder (ovägt medel)"
+    assert [g["id"] for g in api.get_municipality_groups(query="Liknande kommuner IFO, Arboga")] == ["G36453"]
+    values = api.get_values(kpi_id="SUKF03", municipality_id=["G36453", "1984"], years=2024)
+    assert {e["municipality"] for e in values} == {"G36453", "1984"}
+    group_value = next(e for e in values if e["municipality"] == "G36453")["values"]
+    assert all(1 <= v["count"] <= 7 for v in group_value)
+    assert api.get_organizational_units() == [] and api.get_organizational_units(municipality="0180") == []
+    with pytest.raises(KoladaAPIError):
+        api.get_organizational_unit("V15E144001101")
+    assert api.get_values(kpi_id="SUKF01", ou_id="V15E144001101", years=2025) == []

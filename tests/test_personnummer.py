@@ -92,3 +92,41 @@ def test_full_size_file_scans_fast():
     elapsed = time.perf_counter() - started
     assert [(h.row, h.column) for h in hits] == [(12_345, "c30")]
     assert elapsed < 1.0, f"scan took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("separator", ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe58",
+                                       "\ufe63", "\uff0d", "\u00ad-", "\u200b", "\u2060-"])
+def test_every_dash_class_and_invisible_character_is_seen_through(separator):
+    text = f"ring 850312{separator}1231"
+    assert contains_personnummer(text)
+    assert "1231" not in mask(text)
+    frame = pd.DataFrame({"lokal_01": ["x", text]}, dtype=object)
+    assert [(h.row, h.column) for h in find_personnummer(frame)] == [(1, "lokal_01")]
+
+
+@pytest.mark.parametrize("digits", [range(0xFF10, 0xFF1A), range(0x0660, 0x066A), range(0x0966, 0x0970),
+                                    range(0x1D7CE, 0x1D7D8)])
+def test_digits_of_any_script_count(digits):
+    table = {str(i): chr(code) for i, code in enumerate(digits)}
+    text = "".join(table.get(ch, ch) for ch in "850312-1231")
+    assert not text.isascii() and contains_personnummer(text)
+
+
+def test_normalise_leaves_swedish_text_alone_and_is_cheap():
+    from pipeline.validation.personnummer import normalise
+
+    text = "handläggare Åsa Öst – tolk behövs " * 50_000
+    started = time.process_time()
+    assert normalise(text) == text.replace("–", "-")
+    assert normalise("åäö ÅÄÖ é") == "åäö ÅÄÖ é"
+    assert time.process_time() - started < 5  # generous; a per-character Python table took seconds
+
+
+def test_candidate_windows_find_the_shapes_in_a_large_text():
+    from pipeline.validation.personnummer import candidate_windows
+
+    noise = '<c r="A12345"><v>0.30000000000000004</v></c><c r="B2" t="s"><v>2025-03-12</v></c>' * 2000
+    assert candidate_windows(noise) == []
+    for shape in ("8503121231", "198503121231", "850312-1231", "19850312+1231"):
+        windows = candidate_windows(noise + f"<v>{shape}</v>" + noise)
+        assert len(windows) == 1 and shape in windows[0]

@@ -5,6 +5,8 @@ Materialises the real job in-process (not mocked) on generated data.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import shutil
@@ -76,44 +78,87 @@ def test_national_quarter_end_to_end(sukf_paths, tmp_path, caplog):
     assert n_kommuner == 290
 
 
-def test_resubmission_replaces_version_one_downstream(sukf_paths, tmp_path):
-    files = write_submissions(tmp_path / "gen", ["2025Q3"], kommuner=SMALL, seed=5, fmt="csv")
-    land(sukf_paths, files)
-    first = run("2025Q3")
-    assert first.success, first.failures
-    manifest = json.loads((first.release_path / "manifest.json").read_text())
-    assert manifest["years"] == {"2025": "preliminary"}  # Q4 not loaded yet
-    rerun = run("2025Q3")  # unchanged inputs: nothing new to publish
-    assert rerun.success and not rerun.new_release and rerun.release_path == first.release_path
-    register = Register(sukf_paths)
-    v1 = register.current("2025Q3")["0180"]
-    v1_bytes = archive.load(sukf_paths.raw, v1.sha256)
+def _vintage_cells(folder):
+    from pipeline.release import notes, publish
 
-    # Stockholm resubmits without its last case
-    original = next(f for f in files if f.name.startswith("0180"))
+    return notes.read_cells(*publish.period_csvs(folder).values())
+
+
+def test_vintages_keep_every_quarter_when_an_old_one_is_corrected(sukf_paths, tmp_path):
+    """Issue 8: load Q1..Q4, correct Q2, and the public view never goes back in time."""
+    from services_fixtures import running_server
+
+    from pipeline.release import publish
+    from pipeline.services.serve import create_app
+
+    quarters = ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
+    files = write_submissions(tmp_path / "gen", quarters, kommuner=SMALL, seed=5, fmt="csv")
+    land(sukf_paths, files)
+    loads = [run(q) for q in quarters]
+    assert all(r.success and r.new_vintage for r in loads), [r.failures for r in loads]
+    assert [r.vintage for r in loads] == ["v001", "v002", "v003", "v004"]
+    v4 = loads[-1].release_path
+    assert set(json.loads((v4 / "manifest.json").read_text())["periods"]) == {*quarters, "2025"}
+
+    rerun = run("2025Q2")  # unchanged inputs: nothing new to publish, and it says so
+    assert rerun.success and not rerun.new_vintage and rerun.vintage == "v004"
+    assert "ingen ny årgång" in rerun.message
+
+    empty = run("2026Q1")  # nobody has submitted: nothing is published, with the reason
+    assert empty.success and not empty.new_vintage and "Ingen kommun har en godkänd inlämning för 2026Q1" in \
+        empty.message
+    assert [e["vintage"] for e in publish.list_vintages(sukf_paths)] == ["v001", "v002", "v003", "v004"]
+
+    # Stockholm corrects Q2 (drops its last case)
+    register = Register(sukf_paths)
+    v1 = register.current("2025Q2")["0180"]
+    v1_bytes = archive.load(sukf_paths.raw, v1.sha256)
+    original = next(f for f in files if f.parent.name == "2025Q2" and f.name.startswith("0180"))
     lines = original.read_bytes().splitlines(keepends=True)
-    revised = tmp_path / "revised" / "2025Q3" / original.name
+    revised = tmp_path / "revised" / "2025Q2" / original.name
     revised.parent.mkdir(parents=True)
     revised.write_bytes(b"".join(lines[:-1]))
     land(sukf_paths, [revised])
-    second = run("2025Q3")
-    assert second.success, second.failures
+    corrected = run("2025Q2")
+    assert corrected.success and corrected.new_vintage and corrected.vintage == "v005", corrected.failures
 
-    v2 = register.current("2025Q3")["0180"]
+    v2 = register.current("2025Q2")["0180"]
     assert (v2.version, v1.version) == (2, 1)
     assert archive.path_for(sukf_paths.raw, v1.sha256).read_bytes() == v1_bytes == original.read_bytes()
-    assert archive.path_for(sukf_paths.raw, v2.sha256).read_bytes() == revised.read_bytes()
     con = duckdb.connect()
-    staged = con.execute(f"select distinct submission_id, version from '{file_for(sukf_paths, '2025Q3', '0180')}'")
+    staged = con.execute(f"select distinct submission_id, version from '{file_for(sukf_paths, '2025Q2', '0180')}'")
     assert staged.fetchall() == [(v2.submission_id, 2)]
-    assert second.release_path != first.release_path and second.new_release
-    manifest = json.loads((second.release_path / "manifest.json").read_text())
-    used = {(s["kommunkod"], s["version"]) for s in manifest["submissions"]}
-    assert ("0180", 2) in used and ("0180", 1) not in used
-    note = (second.release_path / "RELEASE_NOTES.md").read_text()
-    # Kommun quarters are not published (table design); the revision shows in Stockholms län's quarter,
-    # and Västra Götaland (Göteborg's län) is untouched.
-    assert "0001 2025Q3" in note and "0014 2025Q3" not in note
+    v5 = corrected.release_path
+    manifest = json.loads((v5 / "manifest.json").read_text())
+    assert set(manifest["periods"]) == {*quarters, "2025"}, "later quarters must not disappear"
+    used = {(s["kommunkod"], s["period"], s["version"]) for s in manifest["submissions"]}
+    assert ("0180", "2025Q2", 2) in used and ("0180", "2025Q2", 1) not in used
+    assert manifest["reason"]["submissions"] == [v2.submission_id]
+    # the note lists exactly the values that differ between the two vintages' files
+    before, after = _vintage_cells(v4), _vintage_cells(v5)
+    differing = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    changes = list(csv.DictReader(io.StringIO((v5 / "changes.csv").read_text())))
+    assert {(c["kpi"], c["municipality"], c["period"], c["gender"]) for c in changes} == differing
+    assert differing and {k[2] for k in differing} <= {"2025Q2", "2025"}
+    note = (v5 / "RELEASE_NOTES.md").read_text()
+    assert f"## Totalt ändrade värden: {len(differing)}" in note and "0180 2025Q2 v2" in note
+    # unchanged periods share their files with the previous vintage
+    assert (v4 / "data/2025Q3.json").stat().st_ino == (v5 / "data/2025Q3.json").stat().st_ino
+
+    with running_server(create_app(sukf_paths)) as base:
+        import requests
+
+        quarterly = requests.get(f"{base}/v3/data/kpi/SUKF01/municipality/0000?period_type=quarter", timeout=30)
+        assert [e["period"] for e in quarterly.json()["values"]] == quarters
+        year = requests.get(f"{base}/v3/data/kpi/SUKF01/year/2025", timeout=30).json()["values"]
+        assert year == [e for e in json.loads((v5 / "data/2025.json").read_text())["values"] if e["kpi"] == "SUKF01"]
+        # as of the day before, or by number: the earlier numbers, byte for byte
+        old = requests.get(f"{base}/v3/data/kpi/SUKF01/year/2025?release=v004", timeout=30).content
+        assert json.loads(old)["values"] == [e for e in json.loads((v4 / "data/2025.json").read_text())["values"]
+                                             if e["kpi"] == "SUKF01"]
+        created_v4 = publish.list_vintages(sukf_paths)[3]["created"]
+        as_of = requests.get(f"{base}/v3/data/kpi/SUKF01/year/2025", params={"as_of": created_v4}, timeout=30)
+        assert as_of.content == old
 
 
 def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys):
@@ -138,5 +183,5 @@ def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys
     out = capsys.readouterr()
     for text in (report_json, report_html, caplog.text, out.out, out.err):
         assert "19121212" not in text and "121212-1212" not in text and "1212121212" not in text
-    published = "".join(p.read_text() for p in result.release_path.iterdir() if p.is_file())
+    published = "".join(p.read_text() for p in result.release_path.rglob("*") if p.is_file())
     assert "19121212" not in published

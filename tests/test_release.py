@@ -1,4 +1,4 @@
-"""Release publication: Kolada v3 shapes, determinism, versioning, notes, CSV safety, atomicity."""
+"""Vintage publication: Kolada v3 shapes, determinism, global numbering, notes, storage, CSV safety, atomicity."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from pipeline.contract.dictionary import municipalities
-from pipeline.contract.kpis import BY_ID, KPIS, Unit
+from pipeline.contract.kpis import BY_ID, KPIS, PERSPECTIVES, Unit
 from pipeline.keyfigures.disclosure import apply_disclosure
 from pipeline.release import publish as publish_mod
 from pipeline.release.kolada import safe_cell
 from pipeline.release.manifest import sha256
-from pipeline.release.publish import latest_release, list_releases, publish_release
+from pipeline.release.publish import current_vintage, list_vintages, publish_vintage, storage_bytes, vintage_bytes
 from pipeline.release.simulate import simulate_mart
 from pipeline.settings import Paths
 
@@ -32,13 +32,13 @@ KOLADA_EXAMPLE = json.loads('{"values":[{"kpi":"SUKF02","municipality":"0480","p
                             '"previous_url":null}')
 KPI_FIELDS = {"id", "title", "description", "is_divided_by_gender", "municipality_type", "auspice", "operating_area",
               "perspective", "prel_publication_date", "publication_date", "publ_period", "has_ou_data"}
-DATA_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
-              "data_quarter.csv")
+PERIODS = ("2024", "2024Q4", "2025", "2025Q3", "2025Q4")
+DATA_FILES = tuple(f"data/{p}.{ext}" for p in PERIODS for ext in ("json", "csv"))
 
 
 @pytest.fixture(scope="module")
 def figures() -> pd.DataFrame:
-    # 2025Q4 is loaded (so 2025 is a complete year in the table design) but is after the release period.
+    # 2025Q4 is loaded, so 2025 is a complete year in the table design.
     mart = simulate_mart(["2024Q4", "2025Q3", "2025Q4", "2024", "2025"], seed=11, kommuner=KOMMUNER)
     return apply_disclosure(mart)
 
@@ -49,8 +49,16 @@ def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     return Paths(tmp_path).ensure()
 
 
-def _publish(figures: pd.DataFrame, paths: Paths, now: datetime = NOW, period: str = "2025Q3"):
-    return publish_release(figures, period=period, paths=paths, submissions=SUBMISSIONS, now=now)
+def _publish(figures: pd.DataFrame, paths: Paths, now: datetime = NOW, closed: set[int] | None = None):
+    return publish_vintage(figures, paths=paths, submissions=SUBMISSIONS, now=now, closed_years=closed,
+                           reason={"text": "test"})
+
+
+def _doc(release: Path, period_type: str) -> dict:
+    """All periods of one type, concatenated as one Kolada envelope."""
+    files = sorted(f for f in (release / "data").glob("*.json") if ("Q" in f.stem) == (period_type == "quarter"))
+    values = [e for f in files for e in json.loads(f.read_text())["values"]]
+    return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
 def _same_types(example: object, actual: object, where: str) -> None:
@@ -72,13 +80,14 @@ def _same_types(example: object, actual: object, where: str) -> None:
 
 def test_kolada_shapes(figures: pd.DataFrame, paths: Paths) -> None:
     release = _publish(figures, paths).path
-    year = json.loads((release / "data_year.json").read_text())
-    quarter = json.loads((release / "data_quarter.json").read_text())
-    _same_types(KOLADA_EXAMPLE, year, "data_year")
-    quarter_example = json.loads(json.dumps(KOLADA_EXAMPLE).replace("2025", '"2025Q3"'))
+    year, quarter = _doc(release, "year"), _doc(release, "quarter")
+    example = json.loads(json.dumps(KOLADA_EXAMPLE))
+    example["values"][0]["values"][0]["preliminary"] = True  # our extension: the flag on every value
+    _same_types(example, year, "data_year")
+    quarter_example = json.loads(json.dumps(example).replace("2025", '"2025Q3"'))
     _same_types(quarter_example, quarter, "data_quarter")
     for doc, period_ok in ((year, lambda p: p in (2024, 2025)),
-                           (quarter, lambda p: re.fullmatch(r"\d{4}Q[1-4]", p) and p <= "2025Q3")):
+                           (quarter, lambda p: re.fullmatch(r"\d{4}Q[1-4]", p) and p <= "2025Q4")):
         assert doc["count"] == len(doc["values"]) > 0
         for item in doc["values"]:
             assert period_ok(item["period"])
@@ -87,20 +96,27 @@ def test_kolada_shapes(figures: pd.DataFrame, paths: Paths) -> None:
                 ("K", "M", "T") if BY_ID[item["kpi"]].divided_by_gender and not kommun else ("T",))
             for cell in item["values"]:
                 assert cell["status"] in ("", "..", "-") and cell["isdeleted"] is False
-                assert cell["count"] == (0 if cell["value"] is None else 1)
+                assert cell["count"] == 1  # Kolada: one municipality behind the value, hidden or not
                 assert (cell["value"] is None) == (cell["status"] != "")
                 if cell["value"] is not None:
                     assert round(cell["value"], 1) == cell["value"]
     # every cell of the table design is there, including municipalities that did not submit: quarters at
     # län/Riket level, complete years everywhere, SUKF16 not for kommuner
-    assert quarter["count"] == len(KPIS) * 22 * 2
+    assert quarter["count"] == len(KPIS) * 22 * 3  # 2024Q4, 2025Q3, 2025Q4
     assert year["count"] == (len(KPIS) * 22 + (len(KPIS) - 1) * 290) * 2
+    for name in DATA_FILES:  # each period file is one Kolada page of its own
+        if name.endswith(".json"):
+            doc = json.loads((release / name).read_text())
+            assert doc["count"] == len(doc["values"]) and {str(e["period"]) for e in doc["values"]} == {
+                name[5:-5]}
     kpi = json.loads((release / "kpi.json").read_text())
     assert set(kpi) == {"values", "count", "next_url", "previous_url"} and kpi["count"] == len(KPIS)
     for item in kpi["values"]:
         assert set(item) == KPI_FIELDS
         assert type(item["is_divided_by_gender"]) is bool and type(item["has_ou_data"]) is bool
-        assert item["publication_date"] == "2025-10-20" and item["publ_period"] == "2025Q3"
+        assert item["publication_date"] == "2025-10-20" and item["publ_period"] == "2025"  # Kolada: a year
+        assert item["perspective"] in PERSPECTIVES and item["operating_area"] == "Individ- och familjeomsorg"
+        assert item["auspice"] in ("E", "T", "X") and item["municipality_type"] in ("K", "L", "A")
     muni = json.loads((release / "municipality.json").read_text())["values"]
     assert len(muni) == 312 and all(set(m) == {"id", "title", "type"} for m in muni)
     types = pd.Series({m["id"]: m["type"] for m in muni})
@@ -110,53 +126,99 @@ def test_kolada_shapes(figures: pd.DataFrame, paths: Paths) -> None:
 def test_rerun_is_byte_identical_and_not_republished(figures: pd.DataFrame, paths: Paths, tmp_path: Path) -> None:
     first = _publish(figures, paths)
     again = _publish(figures.sample(frac=1, random_state=3), paths, now=datetime(2025, 12, 1, tzinfo=UTC))
-    assert (again.changed, again.version, again.path) == (False, "v001", first.path)
-    assert len(list_releases(paths)) == 1
+    assert (again.changed, again.vintage, again.path) == (False, "v001", first.path)
+    assert len(list_vintages(paths)) == 1
     other = Paths(tmp_path / "elsewhere").ensure()  # an independent installation, same input
     twin = _publish(figures, other)
-    for name in DATA_FILES:
+    for name in (*DATA_FILES, "kpi.json", "municipality.json", "changes.csv"):
         assert (first.path / name).read_bytes() == (twin.path / name).read_bytes(), name
 
 
-def test_changed_input_gives_new_version_and_exact_note(figures: pd.DataFrame, paths: Paths) -> None:
+def _cell(frame: pd.DataFrame, kpi: str, muni: str, period: str, gender: str) -> pd.Series:
+    return (frame["kpi"] == kpi) & (frame["municipality"] == muni) & (frame["period"] == period) & (
+        frame["gender"] == gender)
+
+
+def test_changed_input_gives_next_vintage_and_exact_note(figures: pd.DataFrame, paths: Paths) -> None:
     first = _publish(figures, paths)
-    v1_bytes = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    v1_bytes = {str(p): p.read_bytes() for p in first.path.rglob("*") if p.is_file()}
     changed = figures.copy()
-    revised = (changed["kpi"] == "SUKF01") & (changed["municipality"] == "0000") & (
-        changed["period"] == "2025Q3") & (changed["gender"] == "T")
+    revised = _cell(changed, "SUKF01", "0000", "2025Q3", "T")
     old_value = changed.loc[revised, "value"].iloc[0]
     changed.loc[revised, "value"] = old_value + 7
     hidden = changed.index[(changed["status"] == "") & (changed["kpi"] == "SUKF02") & (changed["period"] == "2025")][0]
     changed.loc[hidden, ["status", "value", "suppression"]] = ["..", None, "secondary"]
+    withdrawn = changed.index[(changed["status"] == "") & (changed["kpi"] == "SUKF05") & (changed["period"] == "2024")
+                              & (changed["municipality_type"] == "K")][0]
+    changed.loc[withdrawn, ["status", "value"]] = ["-", None]
     second = _publish(changed, paths, now=datetime(2025, 10, 21, tzinfo=UTC))
-    assert second.changed and second.version == "v002" and second.path.parent == first.path.parent
-    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == v1_bytes, "v001 is immutable"
+    assert second.changed and second.vintage == "v002" and second.path.name == "v002"
+    assert {str(p): p.read_bytes() for p in first.path.rglob("*") if p.is_file()} == v1_bytes, "v001 is immutable"
     note = (second.path / "RELEASE_NOTES.md").read_text()
-    assert "Totalt ändrade celler: 2" in note
-    assert f"- SUKF01 0000 2025Q3 T: {old_value:.1f} → {old_value + 7:.1f}" in note
-    h = changed.loc[hidden]
-    assert f"## Nyligen undertryckta (..): 1\n\n- SUKF02 {h.municipality} 2025 {h.gender}" in note
-    assert "## Nya värden: 0" in note and "## Inte längre undertryckta: 0" in note
-    assert latest_release(paths) == second.path and latest_release(paths, "2025Q3") == second.path
-    assert [e["version"] for e in list_releases(paths)] == ["v001", "v002"]
-    # A release of the next period is compared with the newest release of any period.
-    third = _publish(changed, paths, period="2025Q4")
-    assert third.version == "v001" and "Jämfört med: 2025Q3 v002" in (third.path / "RELEASE_NOTES.md").read_text()
+    assert "## Totalt ändrade värden: 3" in note and "Jämfört med: v001" in note
+    assert note.index("## Totalt") < note.index("## SUKF01")  # totals first, then per KPI
+    assert "## SUKF01: 1 ändrade värden" in note and f"- 0000 2025Q3 T: {old_value:.1f} → {old_value + 7:.1f}" in note
+    h, w = changed.loc[hidden], changed.loc[withdrawn]
+    assert f"### Nyligen undertryckta (..): 1\n\n- {h.municipality} 2025 {h.gender}" in note
+    assert f"### Tillbakadragna värden: 1\n\n- {w.municipality} 2024 {w.gender}" in note
+    assert "- Nya värden: 0" in note and "- Inte längre undertryckta: 0" in note
+    changes = list(csv.DictReader(io.StringIO((second.path / "changes.csv").read_text())))
+    assert sorted(c["change"] for c in changes) == ["newly_suppressed", "revised", "withdrawn"]
+    assert current_vintage(paths) == second.path
+    assert [e["vintage"] for e in list_vintages(paths)] == ["v001", "v002"]
+    # Unchanged periods share storage with the previous vintage (hard links to one object).
+    assert (first.path / "data/2024Q4.json").stat().st_ino == (second.path / "data/2024Q4.json").stat().st_ino
+    assert (first.path / "data/2025Q3.json").stat().st_ino != (second.path / "data/2025Q3.json").stat().st_ino
+
+
+def test_closing_a_year_makes_its_values_final_in_a_new_vintage(figures: pd.DataFrame, paths: Paths) -> None:
+    first = _publish(figures, paths)
+    rows = list(csv.DictReader(io.StringIO((first.path / "data/2024.csv").read_text())))
+    assert {r["preliminary"] for r in rows} == {"true"}
+    second = _publish(figures, paths, closed={2024})
+    assert second.changed and second.changes.counts()["final"] > 0 and second.changes.counts()["revised"] == 0
+    for period, flag in (("2024", "false"), ("2024Q4", "false"), ("2025", "true"), ("2025Q3", "true")):
+        rows = list(csv.DictReader(io.StringIO((second.path / f"data/{period}.csv").read_text())))
+        assert {r["preliminary"] for r in rows} == {flag}, period
+        doc = json.loads((second.path / f"data/{period}.json").read_text())
+        assert {v["preliminary"] for e in doc["values"] for v in e["values"]} == {flag == "true"}
+    manifest = json.loads((second.path / "manifest.json").read_text())
+    assert manifest["periods"] == {"2024": "final", "2024Q4": "final", "2025": "preliminary", "2025Q3": "preliminary",
+                                   "2025Q4": "preliminary"}
+
+
+def test_storage_grows_with_changes_not_history(paths: Paths) -> None:
+    """Twelve quarterly vintages (each adds a quarter; a year arrives with its Q4) hold < 2x one full vintage."""
+    quarters = [f"{y}Q{q}" for y in (2023, 2024, 2025) for q in (1, 2, 3, 4)]
+    kommuner = KOMMUNER[:12]
+    full = simulate_mart([*quarters, "2023", "2024", "2025"], seed=3, kommuner=kommuner)
+    disclosed = apply_disclosure(full)
+    for i in range(len(quarters)):
+        # a year is published once its Q4 is loaded (no year-to-date values in the table design)
+        loaded = set(quarters[: i + 1]) | {q[:4] for q in quarters[: i + 1] if q.endswith("Q4")}
+        frame = disclosed[disclosed["period"].isin(loaded)]
+        _publish(frame, paths, now=datetime(2025, 1, 1 + i, tzinfo=UTC))
+    assert len(list_vintages(paths)) == 12
+    one = vintage_bytes(current_vintage(paths))
+    ratio = storage_bytes(paths) / one
+    print(f"12 vintages: {storage_bytes(paths)} bytes on disk, one full vintage {one} bytes, ratio {ratio:.2f}")
+    assert ratio < 2.0
 
 
 def test_manifest(figures: pd.DataFrame, paths: Paths) -> None:
     release = _publish(figures, paths).path
     manifest = json.loads((release / "manifest.json").read_text())
-    assert set(manifest["files"]) == set(DATA_FILES) | {"RELEASE_NOTES.md"}
+    sdmx = {f"data/{p}.sdmx.csv" for p in PERIODS} | {"data/structure.sdmx.xml"}
+    assert set(manifest["files"]) == set(DATA_FILES) | sdmx | {"RELEASE_NOTES.md", "changes.csv", "kpi.json",
+                                                               "municipality.json"}
     for name, info in manifest["files"].items():
         assert info["sha256"] == sha256((release / name).read_bytes())
     assert manifest["submissions"] == [{k: v for k, v in SUBMISSIONS[0].items() if k != "original_name"}]
-    assert manifest["years"] == {"2024": "final", "2025": "preliminary"}
-    assert manifest["period"] == "2025Q3" and manifest["version"] == "v001"
+    assert manifest["periods"] == {p: "preliminary" for p in PERIODS}
+    assert manifest["vintage"] == "v001" and manifest["previous_vintage"] is None
+    assert manifest["reason"] == {"text": "test", "submissions": []}
     assert set(manifest["code_version"]) == {"version", "git_commit"} and manifest["dictionary_version"]
-    assert "must-not-leak" not in "".join(p.read_text() for p in release.iterdir())
-    rows = list(csv.DictReader(io.StringIO((release / "data_year.csv").read_text())))
-    assert {r["period"]: r["preliminary"] for r in rows} == {"2024": "false", "2025": "true"}
+    assert "must-not-leak" not in "".join(p.read_text() for p in release.rglob("*") if p.is_file())
 
 
 def test_csv_is_formula_injection_safe(figures: pd.DataFrame, paths: Paths) -> None:
@@ -166,7 +228,7 @@ def test_csv_is_formula_injection_safe(figures: pd.DataFrame, paths: Paths) -> N
     for fine in ("-3.5", "12.0", "0114", "SUKF01", "", "..", "-"):
         assert safe_cell(fine) == fine
     release = _publish(figures, paths).path
-    for name in ("data_year.csv", "data_quarter.csv"):
+    for name in (n for n in DATA_FILES if n.endswith(".csv")):
         rows = list(csv.reader(io.StringIO((release / name).read_text())))
         assert rows[0] == ["kpi", "municipality", "municipality_type", "period", "gender", "value", "status",
                            "preliminary"]
@@ -179,8 +241,8 @@ def test_no_published_case_count_of_one_to_four(figures: pd.DataFrame, paths: Pa
     release = _publish(figures, paths).path
     truth = figures.set_index(["kpi", "municipality", "period", "gender"])["numerator"]
     checked = 0
-    for name in ("data_year.json", "data_quarter.json"):
-        for item in json.loads((release / name).read_text())["values"]:
+    for period_type in ("year", "quarter"):
+        for item in _doc(release, period_type)["values"]:
             if BY_ID[item["kpi"]].unit is Unit.PERCENT:
                 continue
             for cell in item["values"]:
@@ -195,7 +257,8 @@ def test_no_published_case_count_of_one_to_four(figures: pd.DataFrame, paths: Pa
 
 
 def _state(paths: Paths) -> tuple[list[str], bytes]:
-    names = sorted(str(p.relative_to(paths.releases)) for p in paths.releases.rglob("*") if p.name != ".lock")
+    names = sorted(str(p.relative_to(paths.releases)) for p in paths.releases.rglob("*")
+                   if p.name != ".lock" and not p.is_relative_to(paths.releases / "objects"))
     return names, (paths.releases / "index.json").read_bytes()
 
 
@@ -231,4 +294,15 @@ def test_crash_leaves_no_partial_release(figures: pd.DataFrame, paths: Paths, mo
     assert _state(paths) == before
     assert not list(paths.releases.glob(".tmp-*"))
     # and the next attempt succeeds as v002
-    assert _publish(changed, paths).version == "v002"
+    assert _publish(changed, paths).vintage == "v002"
+
+
+def test_unlisted_vintage_from_a_crash_is_replaced_not_skipped(figures: pd.DataFrame, paths: Paths) -> None:
+    """A crash after the rename but before the index leaves v002 unlisted: the next publisher reuses v002."""
+    _publish(figures, paths)
+    changed = figures.assign(value=figures["value"].map(lambda v: v if v is None else v + 1))
+    (paths.releases / "v002" / "data").mkdir(parents=True)
+    (paths.releases / ".tmp-deadbeef").mkdir()
+    result = _publish(changed, paths)
+    assert result.vintage == "v002" and [e["vintage"] for e in list_vintages(paths)] == ["v001", "v002"]
+    assert not list(paths.releases.glob(".tmp-*"))

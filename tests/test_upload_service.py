@@ -123,7 +123,7 @@ def test_hostile_uploads_leave_nothing(env, frame, good_csv):
     leaky = frame.copy()
     leaky.loc[leaky.index[3], "lokal_01" if "lokal_01" in leaky.columns else leaky.columns[-1]] = f"ring {pnr}"
     refused = post_raw(client, token, encode(leaky, "csv"))
-    assert refused.status_code == 422 and refused.json()["error"] == "personnummer"
+    assert refused.status_code == 422 and refused.json()["error"] == "E_PERSONNUMMER"
     assert pnr not in refused.text and pnr.replace("-", "") not in refused.text
     assert "rad 5" in refused.json()["message"]
     assert nothing_written(paths)
@@ -180,3 +180,38 @@ def test_staff_form(env, good_csv):
     bad = client.post("/upload", data={"token": "fel", "period": "2025Q3"}, files={"file": ("x.csv", good_csv)})
     assert bad.status_code == 401 and "nyckel" in bad.text
     assert [s.kommunkod for s in Register(paths).list()] == ["0180"]
+
+
+@pytest.mark.parametrize("name", ["Kvartal 3 – Linköping.csv", "ärende ✓ 2025.csv", 'citat "x".csv'])
+def test_any_file_name_arrives_intact_from_the_client(env, good_csv, tmp_path, name):
+    """HTTP headers are Latin-1: the client sends the name RFC 5987-encoded and the door decodes it."""
+    import requests
+
+    from pipeline.services.client import upload
+
+    paths, tokens, client = env
+    file = tmp_path / name
+    file.write_bytes(good_csv + name.encode())
+    receipt = upload(requests.Session(), client.base, tokens["0114"], file, "2025Q3")
+    assert Register(paths).get(receipt["submission_id"]).original_name == name
+
+
+def test_claimed_kommunkod_is_echoed_only_when_it_is_a_code(env, good_csv):
+    paths, tokens, client = env
+    for claimed, shown in (("0180", True), ("19121212-1212", False), ("<script>", False), ("0180 eller", False)):
+        refused = post_raw(client, tokens["0114"], good_csv, kommunkod=claimed)
+        assert refused.status_code == 403
+        assert (claimed in refused.text) is shown, claimed
+    assert nothing_written(paths)
+
+
+def test_access_log_never_holds_request_fields(env):
+    """uvicorn logs the request line; the query string is sender text and is cut off."""
+    import logging
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "POST", "/api/v1/submissions?period=2025Q3&kommunkod=19121212-1212",
+                                "1.1", 403), None)
+    for handler_filter in logging.getLogger("uvicorn.access").filters:
+        handler_filter.filter(record)
+    assert "19121212" not in record.getMessage() and "/api/v1/submissions" in record.getMessage()

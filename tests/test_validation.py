@@ -184,7 +184,19 @@ def test_kommunkod_from_file_must_be_known():
     result = validate_submission(encode(frame, "csv"), "f.csv", period=QUARTER)
     assert result.status == "rejected" and result.kommunkod is None
     assert {i.rule for i in result.errors} == {"E_WRONG_KOMMUN"}
-    assert len(result.errors) == len(frame) + 1  # every row, plus "cannot tell which municipality"
+    # reported once (not once per row), with the likely cause and the fix
+    (issue,) = result.errors
+    assert issue.value == "380" and issue.row is None
+    assert "Excel har troligen tagit bort den inledande nollan" in issue.message_sv
+    assert f"{len(frame)} rader" in issue.message_sv and "0380" in issue.message_sv
+
+
+def test_comma_between_multi_codes_gets_the_separator_hint():
+    frame = simulate_cases([QUARTER], [KOMMUN], seed=1)[(KOMMUN, QUARTER)].copy()
+    frame.loc[0, "valdsformer"] = "FYS,PSY"
+    result = validate_submission(encode(frame, "csv"), "f.csv", period=QUARTER, kommunkod=KOMMUN)
+    (issue,) = [i for i in result.errors if i.column == "valdsformer"]
+    assert issue.rule == "E_UNKNOWN_CODE" and "Använd | mellan koderna" in issue.message_sv
 
 
 def test_count_change_needs_a_meaningful_previous_count():

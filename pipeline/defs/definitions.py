@@ -20,13 +20,20 @@ quarterly_load = dg.define_asset_job(
     "quarterly_load",
     selection=dg.AssetSelection.all(),
     partitions_def=quarter_partitions,
-    description="Coordinator's quarterly load: intake, dbt key figures, disclosure control, release.",
+    description="Coordinator's quarterly load: intake of the quarter, then one national dbt build, disclosure "
+                "control and the next vintage (only if a published value changed).",
+)
+republish = dg.define_asset_job(
+    "republish",
+    selection=dg.AssetSelection.assets(population_18plus, key_figure_models, published_release),
+    description="National dbt build, disclosure control and publication without intake (e.g. after closing a "
+                "year or installing population figures).",
 )
 
 defs = dg.Definitions(
     assets=[raw_submissions, validated_submissions, accepted_cases, population_18plus, key_figure_models,
             published_release],
-    jobs=[intake_job, quarterly_load],
+    jobs=[intake_job, quarterly_load, republish],
     sensors=[build_sensor(intake_job)],
     resources={"dbt": dbt_resource},
 )

@@ -8,7 +8,8 @@ from pipeline.raw.completeness import completeness, summary
 from pipeline.raw.ingest import ingest_landing
 from pipeline.settings import paths
 from pipeline.staged.accepted import read_period
-from pipeline.validation.quarter import validate_pending
+from pipeline.validation.quarter import stage_period, validate_pending
+from pipeline.writer_lock import writer_lock
 
 GROUP = "submissions"
 
@@ -16,7 +17,8 @@ GROUP = "submissions"
 @dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"python", "files"})
 def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Move the quarter's landed files into the immutable, content-addressed archive and register them."""
-    received = ingest_landing(paths(), context.partition_key)
+    with writer_lock(paths(), f"inläsning {context.partition_key}"):
+        received = ingest_landing(paths(), context.partition_key)
     return dg.MaterializeResult(metadata={
         "new_files": len(received),
         "submissions": dg.MetadataValue.md(
@@ -36,7 +38,8 @@ def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def validated_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Validate each received file with the GE suites and the contract rules; write its report."""
     period = context.partition_key
-    outcomes = validate_pending(paths(), period)
+    with writer_lock(paths(), f"validering {period}"):
+        outcomes = validate_pending(paths(), period)
     rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == "rejected"})
     state = summary(completeness(paths(), period))
     context.log.info(f"{period}: validated {len(outcomes)} files, {len(rejected)} rejected; {state}")
@@ -63,14 +66,21 @@ SUITES = {"submission_errors": dg.AssetCheckSeverity.ERROR, "submission_warnings
                  for name, severity in SUITES.items()],
 )
 def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """The quarter's latest accepted version per municipality, national columns only (dbt's source).
+    """Stage the quarter's current accepted version per municipality (national columns only: dbt's source),
+    then check the staged cases with Great Expectations.
 
-    The GE suites run again over the combined national data: the error suite is a blocking check
-    (nothing invalid may reach the key figures), the warning suite is reported only.
+    Staging is this asset's body, so the blocking error-suite check guards exactly the data dbt reads;
+    the warning suite is reported only. The metadata says who submitted which version.
     """
     from pipeline.validation.expectations import run_suite
 
-    frame = read_period(paths(), context.partition_key)
+    period = context.partition_key
+    with writer_lock(paths(), f"stagning {period}"):
+        staging = stage_period(paths(), period)
+    if staging.restaged or staging.removed:
+        context.log.info(f"{period}: staged {len(staging.restaged)} municipalities anew, "
+                         f"removed {len(staging.removed)} without an accepted version")
+    frame = read_period(paths(), period)
     checks = []
     for name, severity in SUITES.items():
         result = run_suite(name, frame.drop(columns=["submission_id", "version"], errors="ignore"))
@@ -78,15 +88,18 @@ def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             check_name=f"ge_{name}", passed=bool(result.success), severity=severity,
             metadata={"failed_expectations": ", ".join(result.failed) or "-", "evaluated": result.evaluated},
         ))
+    who = "\n".join(f"- {k} v{s.version} `{s.submission_id}`" for k, s in sorted(staging.current.items()))
     return dg.MaterializeResult(
-        metadata={"cases": len(frame), "municipalities": int(frame["kommunkod"].nunique()) if len(frame) else 0},
+        metadata={"cases": len(frame), "municipalities": len(staging.current),
+                  "restaged": ", ".join(staging.restaged) or "-",
+                  "accepted_versions": dg.MetadataValue.md(who or "(inga)")},
         check_results=checks,
     )
 
 
-@dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"csv"})
+@dg.asset(group_name=GROUP, kinds={"csv"})
 def population_18plus(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """The coordinator-supplied population 18+ (``reference/population_18plus.csv``).
+    """The coordinator-supplied population 18+ (``reference/population_18plus.csv``), all years.
 
     Rates are published as missing ("-") where a municipality's population is absent; this asset
     makes that visible before publication instead of guessing.
@@ -98,7 +111,9 @@ def population_18plus(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     p = paths()
     ensure_population_file(p)
     table = pd.read_csv(p.population_csv, dtype={"kommunkod": str})
-    year = int(context.partition_key[:4])
-    covered = table.loc[(table["year"] == year) & (table["gender"] == "T"), "kommunkod"].nunique()
-    return dg.MaterializeResult(metadata={"year": year, "municipalities_with_population": int(covered),
-                                          "rows": len(table)})
+    covered = table[table["gender"] == "T"].groupby("year")["kommunkod"].nunique()
+    return dg.MaterializeResult(metadata={
+        "rows": len(table), "years": ", ".join(str(y) for y in covered.index) or "-",
+        "municipalities_with_population": dg.MetadataValue.md(
+            "\n".join(f"- {y}: {n}" for y, n in covered.items()) or "(inga)"),
+    })

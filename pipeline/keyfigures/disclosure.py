@@ -31,7 +31,7 @@ The relations are
     (municipalities that did not submit contribute a known zero and are not members); additive for
     counts and rates;
 (c) cross-KPI identities found in the catalogue: a share whose numerator is a published count/rate
-    numerator and whose denominator is another published count — e.g. SUKF02 = U30751 / SUKF01 — so
+    numerator and whose denominator is another published count — e.g. SUKF02 = SUKF18 / SUKF01 — so
     any two of the three give the third;
 (d) SUKF16 (share of men, T only) = SUKF01 M / (SUKF01 K + SUKF01 M + kön 3): with K and M published
     the share gives its denominator, so this is additive with SUKF16 T (sized by its denominator) as
@@ -44,7 +44,7 @@ The relations are
     (SUKF03, SUKF04, SUKF13–15) are *not* given this relation: published files carry only the ratio,
     never numerators or denominators, so a year share is a mean of quarter shares with unknown weights
     and cannot be solved for a quarter; the one dated count behind such a share that *is* published
-    (SUKF03's numerator = U30752's) is protected through U30752's own year relation.
+    (SUKF03's numerator = SUKF19's) is protected through SUKF19's own year relation.
 
 Shares in (a) and (b) and the ratio identity (c) are not additive over published figures (no
 denominators are published), so only rule 1 applies to them.
@@ -233,8 +233,8 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True)
 
     # (f) linked shares read as counts: share × its published denominator gives the numerator (SUKF02 =
-    # U30751/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
-    # U30752). So their numerators, denominators and den − num add up over gender and geography like
+    # SUKF18/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
+    # SUKF19). So their numerators, denominators and den − num add up over gender and geography like
     # counts, and den − num is a leftover of (denominator count = numerator + rest).
     num_all = pd.to_numeric(out["numerator"], errors="coerce").fillna(0).to_numpy(dtype=float)
     den_all = pd.to_numeric(out["denominator"], errors="coerce").fillna(0).to_numpy(dtype=float)

@@ -7,18 +7,21 @@ The original file name is kept only as sanitised metadata; it is never used as a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import unicodedata
 from pathlib import Path
 
+from pipeline import faults
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
 from pipeline.raw import archive
 from pipeline.raw.register import Register, Submission
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
+from pipeline.validation.personnummer import normalise
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,8 @@ def safe_name(name: str, limit: int = 120) -> str:
     """
     base = re.split(r"[\\/]", name or "")[-1]
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    base = _DIGIT_RUN.sub("[dold siffersträng]", base)
+    if _DIGIT_RUN.search(normalise(base)):  # digits or dashes in disguise (en dash, full width, …)
+        base = _DIGIT_RUN.sub("[dold siffersträng]", normalise(base))
     return (base or "namnlös")[:limit]
 
 
@@ -48,6 +52,7 @@ def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str
         raise ValueError(f"Ogiltig period {period!r}: använd ÅÅÅÅKn, t.ex. 2025Q3")
     paths = paths or default_paths()
     digest, _ = archive.store(paths.raw, data)
+    faults.point("ingest.after_archive")
     sub, created = Register(paths).add(
         kommunkod=kommunkod, period=period.upper(), sha256=digest, original_name=safe_name(original_name),
         size_bytes=len(data), source=source,
@@ -58,31 +63,26 @@ def ingest_bytes(data: bytes, *, original_name: str, period: str, kommunkod: str
     return sub
 
 
-def _landing_kommunkod(name: str, data: bytes, meta: dict) -> str | None:
+def _landing_kommunkod(name: str, frame, meta: dict) -> str | None:
     """Who sent a dropped file: the sidecar, else the rows' own kommunkod, else the file name.
 
     The content wins over the name (a name like ``rapport_2026.csv`` holds a valid kommunkod,
     Gagnef's); the name is only the last resort so an unreadable file still reaches its sender.
+    ``frame`` is the table the door check read (None when the file was unreadable or refused).
     """
     code = meta.get("kommunkod")
     if code in municipality_codes():
         return code
-    from_content = _kommunkod_in_content(data, name)
+    from_content = _kommunkod_in_content(frame)
     if from_content:
         return from_content
     names = [m.group(1) for m in _KOMMUN_IN_NAME.finditer(name) if m.group(1) in municipality_codes()]
     return names[0] if len(names) == 1 else None
 
 
-def _kommunkod_in_content(data: bytes, name: str) -> str | None:
+def _kommunkod_in_content(frame) -> str | None:
     """For a drop without sidecar: the single known kommunkod the rows carry, if there is one."""
-    from pipeline.submission.reading import UnreadableFile, read_submission
-
-    try:
-        frame = read_submission(data, name).frame
-    except UnreadableFile:
-        return None
-    if "kommunkod" not in frame.columns:
+    if frame is None or "kommunkod" not in frame.columns:
         return None
     values = set(frame["kommunkod"].str.strip()) & municipality_codes()
     return values.pop() if len(values) == 1 else None
@@ -99,23 +99,56 @@ def landing_files(paths: Paths, period: str | None = None) -> list[tuple[str, Pa
     return out
 
 
+def refuse_at_door(data: bytes, *, original_name: str, period: str, kommunkod: str | None, source: str,
+                   issues: list, paths: Paths) -> Submission:
+    """Register a file the door check refused, with its report, *without* archiving its bytes.
+
+    The upload service answers such a file with an error and stores nothing; a dropped file gets
+    the same verdict, and since nobody is waiting on the line its report (places, never values)
+    is where the sender learns why. Keeping the bytes would keep identity numbers in the archive.
+    """
+    from pipeline.raw.register import REJECTED
+    from pipeline.validation.quarter import record
+    from pipeline.validation.validate import ValidationResult
+
+    register = Register(paths)
+    sub, created = register.add(kommunkod=kommunkod, period=period.upper(), sha256=hashlib.sha256(data).hexdigest(),
+                                original_name=safe_name(original_name), size_bytes=len(data), source=source)
+    if created:
+        record(paths, register, sub, ValidationResult(REJECTED, issues, None, kommunkod, 0, period.upper()))
+        log.info("refused at the door: submission %s (kommun %s, %s), %s; bytes not archived", sub.submission_id,
+                 kommunkod or "?", period, issues[0].rule)
+    return register.get(sub.submission_id) or sub
+
+
 def ingest_landing(paths: Paths | None = None, period: str | None = None) -> list[Submission]:
     """Move every landed file (optionally of one quarter) into the archive and register.
 
-    The landing copy is removed only after the archive copy is durable, so nothing is lost if
-    the process dies in between (the next run simply finds the same bytes again).
+    Each file first passes the same door check as an upload (``validate.door_check``): a refused
+    file is registered as rejected with its report but its bytes are not archived (see
+    :func:`refuse_at_door`). The landing copy is removed only after the archive copy is durable,
+    so nothing is lost if the process dies in between (the next run finds the same bytes again).
     """
+    from pipeline.validation.validate import door_check
+
     paths = paths or default_paths()
     received = []
     for quarter, file in landing_files(paths, period):
         sidecar = file.with_name(file.name + ".meta.json")
         meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
         data = file.read_bytes()
-        sub = ingest_bytes(
-            data, original_name=meta.get("original_name", file.name), period=quarter,
-            kommunkod=_landing_kommunkod(file.name, data, meta), source=meta.get("source", "landing"), paths=paths,
-        )
+        name = meta.get("original_name", file.name)
+        verdict = door_check(data, name)
+        kommunkod = _landing_kommunkod(file.name, verdict.parsed.frame if verdict.parsed else None, meta)
+        source = meta.get("source", "landing")
+        if verdict.refused:
+            sub = refuse_at_door(data, original_name=name, period=quarter, kommunkod=kommunkod, source=source,
+                                 issues=verdict.issues, paths=paths)
+        else:
+            sub = ingest_bytes(data, original_name=name, period=quarter, kommunkod=kommunkod, source=source,
+                               paths=paths)
         received.append(sub)
+        faults.point("ingest.after_register")
         file.unlink()
         sidecar.unlink(missing_ok=True)
     return received

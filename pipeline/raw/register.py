@@ -32,6 +32,10 @@ create table if not exists submissions (
     n_warnings    integer
 );
 create index if not exists submissions_by_unit on submissions (period, kommunkod, version);
+create table if not exists closed_years (
+    year      integer primary key,
+    closed_at text not null
+);
 """
 
 
@@ -60,9 +64,45 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class RegisterMissing(RuntimeError):
+    """The register existed (its marker says so) but the file is gone: never recreate it silently."""
+
+
+MARKER = ".register-created"
+BACKUPS_KEPT = 10
+
+
 class Register:
     def __init__(self, paths: Paths) -> None:
+        marker = paths.register_db.with_name(MARKER)
+        if marker.exists() and not paths.register_db.exists():
+            raise RegisterMissing(
+                f"Inlämningsregistret {paths.register_db} saknas men har funnits (skapat "
+                f"{marker.read_text(encoding='utf-8').strip()}). Återställ det från {paths.restricted / 'backups'} "
+                "(se README, Återställning) i stället för att börja om med ett tomt register.")
+        created = not paths.register_db.exists()
         self.db_path: Path = open_db(paths.register_db, _SCHEMA)
+        if created or not marker.exists():
+            marker.write_text(now_iso() + "\n", encoding="utf-8")
+        self.paths = paths
+
+    def backup(self) -> Path:
+        """A consistent copy of the register (SQLite's online backup), keeping the newest few."""
+        folder = self.paths.restricted / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"register-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.sqlite"
+        source = sqlite3.connect(self.db_path)
+        try:
+            dest = sqlite3.connect(target)
+            try:
+                source.backup(dest)
+            finally:
+                dest.close()
+        finally:
+            source.close()
+        for old in sorted(folder.glob("register-*.sqlite"))[:-BACKUPS_KEPT]:
+            old.unlink(missing_ok=True)
+        return target
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return connect(self.db_path)
@@ -154,3 +194,13 @@ class Register:
             if sub.kommunkod and (sub.kommunkod not in out or (sub.version or 0) > (out[sub.kommunkod].version or 0)):
                 out[sub.kommunkod] = sub
         return out
+
+    def close_year(self, year: int) -> None:
+        """The coordinator declares ``year`` final: its values lose the preliminary flag in the next
+        vintage. Idempotent; the first closing time is kept."""
+        with self._connect() as con:
+            con.execute("insert or ignore into closed_years (year, closed_at) values (?, ?)", (year, now_iso()))
+
+    def closed_years(self) -> set[int]:
+        with self._connect() as con:
+            return {int(r[0]) for r in con.execute("select year from closed_years").fetchall()}

@@ -12,7 +12,7 @@ The intruder's model (a linear programme over counts of cases):
 * Quantities are counts of cases of a condition of the catalogue in one region × period × gender
   (T, K, M and X = annat/okänt, which is no published cell). Every count/rate KPI's numerator is a
   quantity; so is the other side of every share whose numerator or denominator is one, because
-  share × published denominator gives it (SUKF02 = U30751/SUKF01, SUKF10, SUKF03); SUKF16 adds the
+  share × published denominator gives it (SUKF02 = SUKF18/SUKF01, SUKF10, SUKF03); SUKF16 adds the
   count of kön 3 (its denominator is K + M + kön 3 of SUKF01).
 * Published cells: a count fixes its quantity; a rate gives its count within the rounding interval
   (population is public); a linked share gives (s ± 0.05) % × denominator ≥/≤ numerator.

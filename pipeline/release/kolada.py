@@ -40,8 +40,16 @@ def _page(values: list[dict[str, Any]]) -> dict[str, Any]:
     return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
+def publ_year(period: str) -> str:
+    """Kolada's ``publ_period`` is always a year: the newest year with published values. A release of
+    2025Q3 publishes (year-to-date, preliminary) values for 2025, so its publ_period is "2025"."""
+    return str(Quarter.parse(period).year) if is_quarter(period) else str(int(period))
+
+
 def kpi_document(*, publ_period: str, publication_date: str, preliminary: bool) -> dict[str, Any]:
-    """The /v3/kpi answer for our catalogue (pipeline.contract.kpis)."""
+    """The /v3/kpi answer for our catalogue (pipeline.contract.kpis); ``publ_period`` may be given as the
+    release quarter and is published as its year."""
+    year = publ_year(publ_period)
     values = [{
         "id": k.id,
         "title": k.title,
@@ -50,10 +58,10 @@ def kpi_document(*, publ_period: str, publication_date: str, preliminary: bool) 
         "municipality_type": kpis.MUNICIPALITY_TYPE,
         "auspice": kpis.AUSPICE,
         "operating_area": kpis.OPERATING_AREA,
-        "perspective": kpis.PERSPECTIVE,
+        "perspective": k.perspective,
         "prel_publication_date": publication_date if preliminary else None,
         "publication_date": publication_date,
-        "publ_period": publ_period,
+        "publ_period": year,
         "has_ou_data": False,
     } for k in sorted(kpis.KPIS, key=lambda k: k.id)]
     return _page(values)
@@ -67,20 +75,23 @@ def municipality_document() -> dict[str, Any]:
     return _page(sorted(values, key=lambda v: v["id"]))
 
 
-def release_rows(figures: pd.DataFrame, period: str) -> pd.DataFrame:
-    """Rows of ``figures`` that belong in a release of ``period`` (quarters ≤ it, years ≤ its year),
-    sorted by kpi, municipality, period, gender."""
-    release = Quarter.parse(period)
-
-    def included(p: str) -> bool:
-        return Quarter.parse(p) <= release if is_quarter(p) else int(p) <= release.year
-
-    periods = figures["period"].astype(str)
-    keep = {p: included(p) for p in periods.unique()}
-    rows = figures[periods.map(keep).astype(bool)]
+def sorted_rows(figures: pd.DataFrame) -> pd.DataFrame:
+    """``figures`` sorted by kpi, municipality, period, gender (K, M, T) — the order of every file."""
     order = {g: i for i, g in enumerate(GENDER_ORDER)}
-    rows = rows.assign(_g=rows["gender"].map(order))
+    rows = figures.assign(_g=figures["gender"].map(order))
     return rows.sort_values(["kpi", "municipality", "period", "_g"], kind="stable").drop(columns="_g")
+
+
+def by_period(figures: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One sorted frame per period (``"2025"``, ``"2025Q3"``): a vintage stores one file pair per period,
+    so a period whose values did not change shares its files with the previous vintage."""
+    rows = sorted_rows(figures.assign(period=figures["period"].astype(str)))
+    return {str(p): part for p, part in rows.groupby("period", sort=True)}
+
+
+def published_value(value: Any, status: str) -> float | None:
+    """The value as published (rounded to one decimal), None unless the status is published."""
+    return _value(value, status)
 
 
 def _value(value: Any, status: str) -> float | None:
@@ -90,20 +101,24 @@ def _value(value: Any, status: str) -> float | None:
     return round(float(value), 1)
 
 
-def data_document(rows: pd.DataFrame, period_type: str) -> dict[str, Any]:
-    """Kolada v3 data shape; ``count`` is Kolada's (1 when a value is published, else 0), not a case count."""
-    part = rows[rows["period_type"] == period_type]
+def data_document(rows: pd.DataFrame, *, preliminary: bool) -> dict[str, Any]:
+    """Kolada v3 data shape for the rows of one period. ``count`` is Kolada's: the number of municipalities
+    behind the value — always 1 for a kommun, län or Riket, also when the value is hidden or missing
+    (Kolada: count differs from 1 only for a municipality group, where it is the number of members with a
+    value). Never a case count. ``preliminary`` is carried on every value (an extension: Kolada clients
+    ignore unknown keys) so a consumer never mistakes a preliminary figure for a final one."""
     values: list[dict[str, Any]] = []
     last = None
-    columns = [part[c].tolist() for c in ("kpi", "municipality", "period", "gender", "status", "value")]
-    for kpi, muni, period, gender, status, value in zip(*columns, strict=True):  # rows arrive sorted
+    columns = [rows[c].tolist() for c in ("kpi", "municipality", "period", "period_type", "gender", "status",
+                                          "value")]
+    for kpi, muni, period, period_type, gender, status, value in zip(*columns, strict=True):  # rows arrive sorted
         if (kpi, muni, period) != last:
             last = (kpi, muni, period)
             values.append({"kpi": kpi, "municipality": muni,
-                           "period": int(period) if period_type == "year" else period, "values": []})
+                           "period": int(period) if period_type == "year" else str(period), "values": []})
         rounded = _value(value, status)
-        values[-1]["values"].append({"gender": gender, "count": 0 if rounded is None else 1, "status": status,
-                                     "value": rounded, "isdeleted": False})
+        values[-1]["values"].append({"gender": gender, "count": 1, "status": status,
+                                     "value": rounded, "isdeleted": False, "preliminary": preliminary})
     return _page(values)
 
 
@@ -114,27 +129,22 @@ def safe_cell(text: str) -> str:
     return text
 
 
-def csv_bytes(rows: pd.DataFrame, period_type: str, year_status: dict[int, str]) -> bytes:
-    """One row per kpi × municipality × period × gender; ``preliminary`` from the year's status."""
-    part = rows[rows["period_type"] == period_type]
+def csv_bytes(rows: pd.DataFrame, *, preliminary: bool) -> bytes:
+    """One row per kpi × municipality × period × gender of one period, with its ``preliminary`` flag."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    prel = {p: "true" if year_status.get(int(str(p)[:4]), "preliminary") == "preliminary" else "false"
-            for p in part["period"].unique()}
-    columns = [part[c].tolist() for c in ("kpi", "municipality", "municipality_type", "period", "gender",
+    flag = "true" if preliminary else "false"
+    columns = [rows[c].tolist() for c in ("kpi", "municipality", "municipality_type", "period", "gender",
                                           "value", "status")]
     for kpi, muni, mtype, period, gender, value, status in zip(*columns, strict=True):
         rounded = _value(value, status)
-        cells = [kpi, muni, mtype, str(period), gender, "" if rounded is None else repr(rounded), status,
-                 prel[period]]
+        cells = [kpi, muni, mtype, str(period), gender, "" if rounded is None else repr(rounded), status, flag]
         writer.writerow([safe_cell(c) for c in cells])
     return buffer.getvalue().encode("utf-8")
 
 
-def year_status(years: set[int], period: str, preliminary_years: set[int] | None = None) -> dict[int, str]:
-    """A year is final once its Q4 is at or before the release period; an explicitly listed year stays
-    preliminary (e.g. when the coordinator knows late revisions are coming)."""
-    release = Quarter.parse(period)
-    forced = preliminary_years or set()
-    return {y: "final" if Quarter(y, 4) <= release and y not in forced else "preliminary" for y in sorted(years)}
+def is_final(period: str, closed_years: set[int]) -> bool:
+    """A value is final once the coordinator has closed its year (possible only after the year's Q4 is
+    loaded); everything else is preliminary and may still be revised by a resubmission."""
+    return int(str(period)[:4]) in closed_years

@@ -1,4 +1,4 @@
-"""manifest.json: what a release contains and where it came from.
+"""manifest.json: what a vintage contains and where it came from.
 
 WHY: a published figure must be traceable to the exact submissions (and their versions), dictionary
 and code that produced it, and a consumer must be able to verify every file by its sha256. The
@@ -40,17 +40,21 @@ def clean_submissions(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]
     return sorted(cleaned, key=lambda s: (str(s["kommunkod"]), str(s["period"]), int(s["version"] or 0)))
 
 
-def build_manifest(*, files: dict[str, bytes], period: str, version: str, created: datetime,
-                   submissions: list[dict[str, Any]], years: dict[int, str],
-                   previous: dict[str, str] | None) -> dict[str, Any]:
+def build_manifest(*, files: dict[str, bytes], vintage: str, created: datetime,
+                   submissions: list[dict[str, Any]], closed_years: set[int], previous: str | None,
+                   reason: dict[str, Any], information_loss: dict[str, Any]) -> dict[str, Any]:
+    periods = sorted({name.split("/", 1)[1].split(".", 1)[0] for name in files
+                      if name.startswith("data/") and name.endswith(".csv")})
     return {
-        "period": period,
-        "version": version,
+        "vintage": vintage,
         "created": created.isoformat(timespec="seconds"),
+        "previous_vintage": previous,
+        "reason": {"text": reason.get("text", ""),
+                   "submissions": [s["submission_id"] for s in clean_submissions(reason.get("submissions", []))]},
+        "periods": {p: "final" if int(p[:4]) in closed_years else "preliminary" for p in periods},
         "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
         "submissions": clean_submissions(submissions),
+        "information_loss": information_loss,
         "dictionary_version": DICTIONARY_VERSION,
         "code_version": {"version": pipeline.__version__, "git_commit": git_commit()},
-        "years": {str(y): status for y, status in sorted(years.items())},
-        "previous_release": previous,
     }

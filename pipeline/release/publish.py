@@ -1,19 +1,37 @@
-"""Atomic, immutable publication of a release: ``releases/<period>/<version>/`` + ``releases/index.json``.
+"""Vintages of the national dataset: immutable, globally numbered, sharing unchanged files.
 
-WHY this shape:
-* Immutable: a version folder is never rewritten; a revised figure gets a new version, so anything
-  a consumer has downloaded stays verifiable against its manifest.
-* Atomic: the release is built in ``releases/.tmp-*``, fsynced, then renamed into place in one
-  step, and only then listed in ``index.json`` (written to a temp file and ``os.replace``d). A crash
-  at any point leaves either the old state or the complete new release — never half a release.
-* Idempotent: if the data files equal the latest release of the same period, nothing is written
-  and that release is returned (``changed=False``), so re-running a load is harmless.
+WHY this shape (issue 8):
+* One national dataset. A vintage holds every period with accepted data as of its creation, so
+  re-running an old quarter can never make the public view lose later quarters; "current" is
+  simply the newest vintage.
+* A new vintage exists if and only if some published value changed (value, status or preliminary
+  flag). A re-run with unchanged inputs publishes nothing.
+* Immutable and verifiable: a vintage folder is never rewritten; ``manifest.json`` gives the sha256
+  of every file, the submissions behind it and why it was made.
+* Storage grows with changes, not with history: each period's data lives in a content-addressed
+  object (``objects/<aa>/<sha256>.<ext>``) that vintages hard-link, so a quarter that did not change
+  costs nothing in the next vintage.
+* Atomic: a vintage is built in ``releases/.tmp-*``, fsynced, renamed into place, and only then
+  listed in ``index.json`` (temp file + ``os.replace``). Folders that were never listed (a crash
+  between rename and index) and stale temp folders are removed by the next publisher, so the
+  version number converges to what an uninterrupted run gives.
+
+Layout::
+
+    releases/
+      index.json                  {"vintages": [{"vintage", "path", "created", "reason"}, ...]} oldest first
+      objects/<aa>/<sha256>.json  Kolada v3 data document of one period
+      objects/<aa>/<sha256>.csv   the same values as CSV
+      v001/ manifest.json RELEASE_NOTES.md changes.csv kpi.json municipality.json
+            data/<period>.json data/<period>.csv     (hard links to objects)
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,40 +45,86 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.contract.periods import Quarter
-from pipeline.keyfigures.disclosure import suppression_summary
-from pipeline.release import kolada, notes
+from pipeline import faults
+from pipeline.release import kolada, notes, sdmx
 from pipeline.release.manifest import build_manifest
 from pipeline.settings import Paths
 
-DATA_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json",
-              "data_year.csv", "data_quarter.csv")
-"""Files whose bytes decide whether a release changed (no timestamps inside)."""
-MANIFEST, NOTES, INDEX = "manifest.json", "RELEASE_NOTES.md", "index.json"
-_VERSION = re.compile(r"^v(\d{3,})$")
+log = logging.getLogger(__name__)
+
+INDEX, MANIFEST, NOTES, CHANGES = "index.json", "manifest.json", "RELEASE_NOTES.md", "changes.csv"
+METADATA_FILES = ("kpi.json", "municipality.json")
+DATA_DIR, OBJECTS_DIR = "data", "objects"
+VINTAGE = re.compile(r"^v(\d{3,})$")
+PERIOD_FILE = re.compile(r"^(\d{4}(?:Q[1-4])?)\.(json|csv)$")
+
+
+def vintage_name(number: int) -> str:
+    return f"v{number:03d}"
+
+
+def data_file(period: str, ext: str) -> str:
+    """Path of one period's file inside a vintage folder: ``data/2025Q3.csv``."""
+    return f"{DATA_DIR}/{period}.{ext}"
+
+
+def release_files(manifest: dict[str, Any]) -> list[str]:
+    """Every file of a vintage (relative paths), from its manifest: the one list API, client and tests use."""
+    return sorted([*manifest.get("files", {}), MANIFEST])
 
 
 @dataclass(frozen=True)
-class ReleaseResult:
-    path: Path
-    version: str
+class VintageResult:
+    path: Path | None
+    vintage: str | None
     changed: bool
+    changes: notes.Changes | None = None
 
 
-# ---------------------------------------------------------------- reading releases (also for the API)
+# ---------------------------------------------------------------- reading vintages (API, cells, notes)
 
-def list_releases(paths: Paths) -> list[dict[str, str]]:
-    """Entries of ``releases/index.json``, oldest first: {"period", "version", "path", "created"}."""
+def list_vintages(paths: Paths) -> list[dict[str, Any]]:
+    """Entries of ``releases/index.json``, oldest first."""
     index = paths.releases / INDEX
     if not index.exists():
         return []
-    return list(json.loads(index.read_text(encoding="utf-8")).get("releases", []))
+    return [e for e in json.loads(index.read_text(encoding="utf-8")).get("vintages", [])
+            if VINTAGE.match(str(e.get("vintage", "")))]
 
 
-def latest_release(paths: Paths, period: str | None = None) -> Path | None:
-    """Folder of the newest listed release (of ``period`` if given), or None."""
-    entries = [e for e in list_releases(paths) if period is None or e["period"] == period]
+def current_vintage(paths: Paths) -> Path | None:
+    entries = list_vintages(paths)
     return paths.releases / entries[-1]["path"] if entries else None
+
+
+def resolve(paths: Paths, release: str | None = None, as_of: str | None = None) -> dict[str, Any] | None:
+    """The index entry for ``release`` (``vNNN``), else the newest created at or before ``as_of``
+    (a date means the end of that day, UTC), else the current one. None when there is none."""
+    entries = list_vintages(paths)
+    if release and release != "latest":
+        return next((e for e in entries if e["vintage"] == release), None)
+    if as_of:
+        limit = as_of if "T" in as_of else f"{as_of}T23:59:59+00:00"
+        limit_dt = datetime.fromisoformat(limit)
+        if limit_dt.tzinfo is None:
+            limit_dt = limit_dt.replace(tzinfo=UTC)
+        entries = [e for e in entries if datetime.fromisoformat(e["created"]) <= limit_dt]
+    return entries[-1] if entries else None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
+def period_csvs(folder: Path) -> dict[str, bytes]:
+    """period -> CSV bytes of a vintage folder."""
+    data = folder / DATA_DIR
+    out = {}
+    for file in sorted(data.iterdir()) if data.is_dir() else []:
+        match = PERIOD_FILE.match(file.name)
+        if match and match.group(2) == "csv":
+            out[match.group(1)] = file.read_bytes()
+    return out
 
 
 # ---------------------------------------------------------------- low-level durable writes
@@ -81,8 +145,8 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def _lock(paths: Paths) -> Iterator[None]:
-    """One publisher at a time per installation (the load job and a manual run must not race)."""
+def publisher_lock(paths: Paths) -> Iterator[None]:
+    """One publisher at a time per installation (a CLI load and a UI run must not race)."""
     paths.releases.mkdir(parents=True, exist_ok=True)
     with open(paths.releases / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -92,103 +156,139 @@ def _lock(paths: Paths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _next_version(period_dir: Path) -> str:
-    """One more than the highest version folder on disk (not the index: a folder is never reused)."""
-    numbers = [int(m.group(1)) for p in period_dir.iterdir() if (m := _VERSION.match(p.name))] \
-        if period_dir.exists() else []
-    return f"v{max(numbers, default=0) + 1:03d}"
+def _object(paths: Paths, data: bytes, ext: str) -> Path:
+    """Store ``data`` content-addressed (once) and return its path; existing objects are verified."""
+    digest = hashlib.sha256(data).hexdigest()
+    target = paths.releases / OBJECTS_DIR / digest[:2] / f"{digest}.{ext}"
+    if target.exists():
+        if hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+            return target
+        log.warning("object %s did not match its checksum; rewriting it", target.name)
+        target.chmod(0o644)
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    _write_file(tmp, data)
+    tmp.chmod(0o444)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+    return target
 
 
-def _write_index(paths: Paths, entries: list[dict[str, str]]) -> None:
+def _link(source: Path, target: Path) -> None:
+    """Hard link (shared storage); a copy where the filesystem has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _write_index(paths: Paths, entries: list[dict[str, Any]]) -> None:
     tmp = paths.releases / f".index-{uuid.uuid4().hex}.tmp"
     try:
-        _write_file(tmp, (json.dumps({"releases": entries}, ensure_ascii=False, indent=2) + "\n").encode())
+        _write_file(tmp, (json.dumps({"vintages": entries}, ensure_ascii=False, indent=2) + "\n").encode())
         os.replace(tmp, paths.releases / INDEX)
         _fsync_dir(paths.releases)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _clean_unlisted(paths: Paths, entries: list[dict[str, Any]]) -> None:
+    """Remove what a crashed publisher left: temp folders, and vintage folders never listed in the index
+    (nobody could have seen them, so the number is reused and the result equals an uninterrupted run)."""
+    listed = {e["vintage"] for e in entries}
+    for tmp in (paths.releases / OBJECTS_DIR).glob("*/.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for child in paths.releases.iterdir():
+        if child.name.startswith((".tmp-", ".index-")) or (VINTAGE.match(child.name) and child.name not in listed):
+            log.warning("removing %s left by an interrupted publication", child.name)
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------- building and publishing
 
-def build_data_files(figures: pd.DataFrame, *, period: str, publication_date: str,
-                     preliminary_years: set[int] | None = None) -> tuple[dict[str, bytes], dict[int, str]]:
-    """The deterministic files of a release, and the per-year status."""
-    rows = kolada.release_rows(figures, period)
-    years = {int(str(p)[:4]) for p in rows["period"].unique()}
-    status = kolada.year_status(years | {Quarter.parse(period).year}, period, preliminary_years)
-    release_year_prel = status[Quarter.parse(period).year] == "preliminary"
-    files = {
-        "kpi.json": kolada.dumps(kolada.kpi_document(publ_period=period, publication_date=publication_date,
-                                                     preliminary=release_year_prel)),
-        "municipality.json": kolada.dumps(kolada.municipality_document()),
-        "data_year.json": kolada.dumps(kolada.data_document(rows, "year")),
-        "data_quarter.json": kolada.dumps(kolada.data_document(rows, "quarter")),
-        "data_year.csv": kolada.csv_bytes(rows, "year", status),
-        "data_quarter.csv": kolada.csv_bytes(rows, "quarter", status),
-    }
-    return files, status
+def build_period_files(figures: pd.DataFrame, closed_years: set[int]) -> dict[str, bytes]:
+    """``data/<period>.json``, ``.csv`` and ``.sdmx.csv`` (SDMX-CSV 2.0) for every period of ``figures``
+    (deterministic bytes), plus the SDMX data structure definition."""
+    files: dict[str, bytes] = {data_file("structure", "sdmx.xml"): sdmx.sdmx_structure()}
+    for period, rows in kolada.by_period(figures).items():
+        preliminary = not kolada.is_final(period, closed_years)
+        files[data_file(period, "json")] = kolada.dumps(kolada.data_document(rows, preliminary=preliminary))
+        files[data_file(period, "csv")] = kolada.csv_bytes(rows, preliminary=preliminary)
+        cells = rows.assign(value=[kolada.published_value(v, s) for v, s in zip(rows["value"], rows["status"],
+                                                                                 strict=True)],
+                            preliminary=preliminary)
+        files[data_file(period, "sdmx.csv")] = sdmx.sdmx_csv(cells)
+    return files
 
 
-def _same_as(folder: Path | None, files: dict[str, bytes]) -> bool:
-    if folder is None or not folder.is_dir():
-        return False
-    return all((folder / name).is_file() and (folder / name).read_bytes() == data for name, data in files.items())
+def _cells(csv_files: dict[str, bytes]) -> dict[notes.Key, notes.Cell]:
+    return notes.read_cells(*(data for name, data in sorted(csv_files.items())
+                              if PERIOD_FILE.match(name.split("/")[-1]) and name.endswith(".csv")))
 
 
-def publish_release(figures: pd.DataFrame, *, period: str, paths: Paths, submissions: list[dict[str, Any]],
-                    preliminary_years: set[int] | None = None, now: datetime | None = None) -> ReleaseResult:
-    """Publish ``figures`` (output of ``apply_disclosure``) as the next version of ``period``."""
-    period = str(Quarter.parse(period))
+def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[dict[str, Any]],
+                    closed_years: set[int] | None = None, reason: dict[str, Any] | None = None,
+                    information_loss: dict[str, Any] | None = None, design: str = "",
+                    now: datetime | None = None) -> VintageResult:
+    """Publish ``figures`` (output of disclosure control, every period) as the next vintage, if and only
+    if some published value differs from the current vintage."""
     now = now or datetime.now(UTC)
-    with _lock(paths):
-        entries = list_releases(paths)
-        same_period = [e for e in entries if e["period"] == period]
-        # kpi.json carries the period's first publication date, so a re-run stays byte-identical.
-        first_date = same_period[0]["created"][:10] if same_period else now.date().isoformat()
-        files, years = build_data_files(figures, period=period, publication_date=first_date,
-                                        preliminary_years=preliminary_years)
-        latest_same = latest_release(paths, period)
-        if _same_as(latest_same, files):
-            return ReleaseResult(latest_same, latest_same.name, changed=False)
+    closed = closed_years or set()
+    period_files = build_period_files(figures, closed)
+    with publisher_lock(paths):
+        entries = list_vintages(paths)
+        _clean_unlisted(paths, entries)
+        previous = paths.releases / entries[-1]["path"] if entries else None
+        old_cells = _cells({data_file(p, "csv"): b for p, b in period_csvs(previous).items()}) if previous else {}
+        changes = notes.compare(old_cells, _cells(period_files))
+        if previous is not None and changes.total == 0:
+            return VintageResult(previous, entries[-1]["vintage"], changed=False, changes=changes)
 
-        previous = entries[-1] if entries else None
-        old_cells = {}
-        if previous:
-            prev_dir = paths.releases / previous["path"]
-            old_cells = notes.read_cells(*((prev_dir / n).read_bytes() for n in ("data_year.csv", "data_quarter.csv")
-                                           if (prev_dir / n).exists()))
-        changes = notes.compare(old_cells, notes.read_cells(files["data_year.csv"], files["data_quarter.csv"]))
-        period_dir = paths.releases / period
-        version = _next_version(period_dir)
-        summary = suppression_summary(kolada.release_rows(figures, period))
+        number = max((int(VINTAGE.match(e["vintage"]).group(1)) for e in entries), default=0) + 1
+        vintage = vintage_name(number)
+        created = now.isoformat(timespec="seconds")
+        files: dict[str, bytes] = {
+            "kpi.json": kolada.dumps(kolada.kpi_document(
+                publ_period=str(max(int(str(p)[:4]) for p in figures["period"].astype(str))) if len(figures) else "",
+                publication_date=now.date().isoformat(),
+                preliminary=bool(figures["period"].astype(str).map(lambda p: not kolada.is_final(p, closed)).any()),
+            )),
+            "municipality.json": kolada.dumps(kolada.municipality_document()),
+            CHANGES: notes.changes_csv(changes),
+        }
+        prev_entry = entries[-1] if entries else None
         files[NOTES] = notes.render(
-            period=period, version=version, created=now.isoformat(timespec="seconds"),
-            previous=f"{previous['period']} {previous['version']}" if previous else None,
-            changes=changes, suppression=summary, years=years).encode("utf-8")
-        prev_ref = {"period": previous["period"], "version": previous["version"]} if previous else None
-        manifest = build_manifest(files=files, period=period, version=version, created=now,
-                                  submissions=submissions, years=years, previous=prev_ref)
+            vintage=vintage, created=created, previous=prev_entry["vintage"] if prev_entry else None,
+            changes=changes, reason=reason or {}, closed_years=closed, periods=sorted(
+                {m.group(1) for name in period_files if (m := PERIOD_FILE.match(name.split("/")[-1]))}),
+            information_loss=information_loss or {}, design=design).encode("utf-8")
+        all_files = {**files, **period_files}
+        manifest = build_manifest(files=all_files, vintage=vintage, created=now, submissions=submissions,
+                                  closed_years=closed, previous=prev_entry["vintage"] if prev_entry else None,
+                                  reason=reason or {}, information_loss=information_loss or {})
         files[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
 
-        final = period_dir / version
+        final = paths.releases / vintage
         tmp = paths.releases / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
+        (tmp / DATA_DIR).mkdir(parents=True)
         try:
+            for name, data in sorted(period_files.items()):
+                _link(_object(paths, data, name.split(".", 1)[1]), tmp / name)
+            faults.point("publish.after_objects")
             for name in sorted(files):
                 _write_file(tmp / name, files[name])
+            _fsync_dir(tmp / DATA_DIR)
             _fsync_dir(tmp)
-            period_dir.mkdir(exist_ok=True)
-            _fsync_dir(paths.releases)
             if final.exists():  # immutability: never overwrite (rename would also refuse a non-empty dir)
-                raise FileExistsError(f"Publiceringen {period}/{version} finns redan och får inte skrivas över.")
+                raise FileExistsError(f"Årgången {vintage} finns redan och får inte skrivas över.")
             os.rename(tmp, final)
-            _fsync_dir(period_dir)
+            _fsync_dir(paths.releases)
+            faults.point("publish.after_rename")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        entry = {"period": period, "version": version, "path": f"{period}/{version}",
-                 "created": now.isoformat(timespec="seconds")}
+        entry = {"vintage": vintage, "path": vintage, "created": created, "reason": (reason or {}).get("text", "")}
         try:
             _write_index(paths, [*entries, entry])
         except BaseException:
@@ -197,4 +297,22 @@ def publish_release(figures: pd.DataFrame, *, period: str, paths: Paths, submiss
             os.rename(final, hidden)
             shutil.rmtree(hidden, ignore_errors=True)
             raise
-        return ReleaseResult(final, version, changed=True)
+        return VintageResult(final, vintage, changed=True, changes=changes)
+
+
+def storage_bytes(paths: Paths) -> int:
+    """Bytes the release folder really holds (hard-linked files counted once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, _dirs, names in os.walk(paths.releases):
+        for name in names:
+            stat = os.lstat(os.path.join(root, name))
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
+    return total
+
+
+def vintage_bytes(folder: Path) -> int:
+    """Bytes of one vintage as a consumer downloads it (every file counted)."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())

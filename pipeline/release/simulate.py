@@ -2,7 +2,7 @@
 
 WHY: disclosure control must be tested on data with the real structure — many small municipalities
 with 1–4 cases, län = Σ kommuner, Riket = Σ län, T = K + M + annat/okänt, and the cross-KPI identities
-of the catalogue (SUKF02 = U30751 / SUKF01, SUKF16 = SUKF01 M / (K + M + annat)) — before the dbt mart
+of the catalogue (SUKF02 = SUKF18 / SUKF01, SUKF16 = SUKF01 M / (K + M + annat)) — before the dbt mart
 exists. Only aggregated, synthetic numbers; no case rows are created.
 
 Counts of events dated inside the period (opened/closed in the period) add up over quarters, so a
@@ -88,9 +88,9 @@ def _kommun_rows(rng: np.random.Generator, kod: str, period: str, n: dict[str, i
         for g in GENDERS:
             if kpi.id == "SUKF01":
                 num, den = n[g], None
-            elif kpi.id in ("U30751", "SUKF02"):
+            elif kpi.id in ("SUKF18", "SUKF02"):
                 num, den = insats[g], (n[g] if kpi.unit is Unit.PERCENT else None)
-            elif kpi.id in ("U30752", "SUKF03"):
+            elif kpi.id in ("SUKF19", "SUKF03"):
                 num, den = goal[g], (goal[g] + int(rng.binomial(n[g] - goal[g], 0.2))
                                      if kpi.unit is Unit.PERCENT else None)
             elif kpi.id == "SUKF16":

@@ -1,22 +1,33 @@
-"""Kolada v3-compatible read API over the published releases (the public door).
+"""Kolada v3-compatible read API over the published vintages (the public door).
 
-Only ``releases/`` is ever read here — never restricted storage. Releases are immutable, so each
-one is parsed once and kept in memory. Paths and answers follow Kolada v3 so existing clients
+Only ``releases/`` is ever read here — never restricted storage. Vintages are immutable, so each
+period file is parsed once and kept in memory. Paths and answers follow Kolada v3 so existing clients
 (koladapy, R's rKolada, people's scripts) work by changing the base URL:
 
 * ``/v3/kpi[/{ids}]``, ``/v3/municipality[/{ids}]`` (``title``, ``region_type``/``type`` = K|L),
 * ``/v3/data/kpi/{k}/year/{y}``, ``/v3/data/kpi/{k}/municipality/{m}[/year/{y}]``,
   ``/v3/data/municipality/{m}/year/{y}``, ``/v3/data/kpi/{k}`` and ``/v3/data/?kpi_id=&municipality_id=&year=``.
 
+Also Kolada's helper entities: ``/v3/municipality_groups[/{ids}]`` (Kolada's own group ids, titles
+and members, e.g. "Liknande kommuner IFO"), ``/v3/kpi_groups[/{ids}]`` (one group with our KPIs),
+``/v3/ou`` and ``/v3/oudata/...`` (we have no organisational units: well-formed empty answers, not
+404) and ``/v3/openapi.json``. A group id may stand in the municipality segment of a data path, as in
+Kolada (``/v3/data/kpi/SUKF02/municipality/G36453,0180/year/2025``): its value is the unweighted mean
+of the members' published values and ``count`` the number of members with a value. Groups appear only
+when asked for by id (a query without municipalities answers municipalities, län and Riket).
+
 Extension for quarterly figures (Kolada itself is yearly): a "year" may be written as a quarter,
 ``/v3/data/kpi/SUKF01/year/2025Q3`` (mixing ``2025,2025Q3`` is fine). Without any year the answer
 holds yearly values only, like Kolada; ``period_type=quarter|all`` widens it.
 
-Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = total
-matches, absolute ``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment.
-``from_date=YYYY-MM-DD`` keeps values published or changed on or after that date; every value of a
-release carries the release's created time (a revision is a new release), so it answers "what is
-new since". A specific release: ``?release=2025Q3/v001`` or header ``X-SUKF-Release``.
+Pagination is Kolada's: ``per_page`` (1–5000, default 5000), 1-based ``page``, ``count`` = number of
+values in this answer (Kolada documents count as the length of ``values``), absolute
+``next_url``/``previous_url`` (null at the ends). At most 25 ids per path segment; a year segment may
+hold up to 100 years, because pykolada asks for 55 years in one segment by default.
+``from_date=YYYY-MM-DD`` is Kolada's change feed: only values that were published, revised or
+withdrawn in a vintage created on or after that date; a withdrawn value comes with
+``isdeleted: true``. Every answer is from the current vintage unless ``?release=vNNN`` (or header
+``X-SUKF-Release``) or ``?as_of=YYYY-MM-DD`` (the vintage current at that date) asks for another.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -34,18 +45,23 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
+from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
+from pipeline.release import notes, publish
+from pipeline.release.cells import published_cells
+from pipeline.services import tables
+from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
 MAX_PER_PAGE = 5000
-CACHED_RELEASES = 4  # parsed releases kept in memory (least recently used dropped first)
+CACHED_RELEASES = 4  # assembled vintages kept in memory (least recently used dropped first)
+CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in memory
 MAX_IDS = 25
-RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
-                 "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
-_PERIOD_DIR = re.compile(r"^\d{4}Q[1-4]$")
-_VERSION_DIR = re.compile(r"^v\d{3,}$")
+MAX_YEARS = 100
 _ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
 _YEAR_OR_QUARTER = re.compile(r"^(\d{4})(Q[1-4])?$")
+_FILE = re.compile(r"^(?:data/)?[A-Za-z0-9_.-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "upload.js": "text/javascript"}
 
@@ -61,15 +77,16 @@ class ApiError(Exception):
 
 @dataclass
 class LoadedRelease:
-    """One release held in memory: metadata lists and every data entry in file order."""
+    """One vintage held in memory: metadata lists, every data entry, and when each value last changed."""
 
-    period: str
-    version: str
+    vintage: str
     created: str
     kpis: list[dict]
     municipalities: list[dict]
     data: list[dict]  # yearly entries first, then quarterly; each Kolada-shaped
     by_kpi: dict[str, list[int]] = field(default_factory=dict)
+    changed: dict[tuple, str] = field(default_factory=dict)  # (kpi, muni, period, gender) -> created of last change
+    withdrawn: dict[tuple, str] = field(default_factory=dict)  # keys whose last change was a withdrawal
 
     @property
     def created_date(self) -> date:
@@ -82,70 +99,102 @@ def _values(doc) -> list[dict]:
 
 
 class ReleaseStore:
-    """Finds releases through ``releases/index.json`` and caches the parsed ones."""
+    """Finds vintages through ``releases/index.json`` and caches the parsed ones.
+
+    Unchanged periods share one file between vintages, so parsed period files are cached by their
+    sha256 (from the manifest): assembling a new vintage re-reads only what changed.
+    """
 
     def __init__(self, paths: Paths) -> None:
+        self.paths = paths
         self.root = paths.releases.resolve()
-        self._cache: OrderedDict[tuple[str, str], LoadedRelease] = OrderedDict()
+        self._cache: OrderedDict[str, LoadedRelease] = OrderedDict()
+        self._periods: OrderedDict[str, list[dict]] = OrderedDict()
+        self._changes: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
 
     def index(self) -> list[dict]:
-        file = self.root / "index.json"
-        if not file.is_file():
-            return []
-        entries = json.loads(file.read_text(encoding="utf-8")).get("releases", [])
-        return [e for e in entries if _PERIOD_DIR.match(str(e.get("period", "")))
-                and _VERSION_DIR.match(str(e.get("version", "")))]
+        return publish.list_vintages(self.paths)
 
-    def folder(self, period: str, version: str) -> Path:
-        """The release folder, refusing anything that is not a listed release (no traversal)."""
-        if not (_PERIOD_DIR.match(period) and _VERSION_DIR.match(version)):
-            raise ApiError(400, "Ogiltig release: använd ÅÅÅÅKn/vNNN, t.ex. 2025Q3/v001.")
-        if not any(e["period"] == period and e["version"] == version for e in self.index()):
-            raise ApiError(404, f"Releasen {period}/{version} finns inte.")
-        folder = (self.root / period / version).resolve()
-        if folder.parent.parent != self.root:
-            raise ApiError(404, "Releasen finns inte.")
-        return folder
+    def folder(self, vintage: str) -> Path:
+        """The vintage folder, refusing anything that is not a listed vintage (no traversal)."""
+        if not publish.VINTAGE.match(vintage or ""):
+            raise ApiError(400, "Ogiltig årgång: använd vNNN, t.ex. v003.")
+        if not any(e["vintage"] == vintage for e in self.index()):
+            raise ApiError(404, f"Årgången {vintage} finns inte.")
+        return self.root / vintage
 
-    def get(self, spec: str | None) -> LoadedRelease:
-        entries = self.index()
-        if not entries:
-            raise ApiError(404, "Ingen release är publicerad än.")
+    def entry(self, spec: str | None, as_of: str | None = None) -> dict:
+        if not self.index():
+            raise ApiError(404, "Ingen årgång är publicerad än.")
         if spec and spec != "latest":
-            period, _, version = spec.partition("/")
-            self.folder(period, version)
-            entry = next(e for e in entries if e["period"] == period and e["version"] == version)
-        else:
-            entry = entries[-1]
-        key = (entry["period"], entry["version"])
+            self.folder(spec)
+        if as_of:
+            try:
+                datetime.fromisoformat(as_of)
+            except ValueError:
+                raise ApiError(400, "as_of ska vara ÅÅÅÅ-MM-DD eller en ISO-tidpunkt.") from None
+        entry = publish.resolve(self.paths, spec, as_of)
+        if entry is None:
+            raise ApiError(404, f"Ingen årgång var publicerad {as_of}.")
+        return entry
+
+    def get(self, spec: str | None, as_of: str | None = None) -> LoadedRelease:
+        entry = self.entry(spec, as_of)
+        key = entry["vintage"]
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
             else:
                 self._cache[key] = self._load(entry)
-                while len(self._cache) > CACHED_RELEASES:  # old releases on demand must not pile up
+                while len(self._cache) > CACHED_RELEASES:  # old vintages on demand must not pile up
                     self._cache.popitem(last=False)
             return self._cache[key]
 
+    def _period(self, folder: Path, name: str, sha: str) -> list[dict]:
+        if sha not in self._periods:
+            self._periods[sha] = _values(json.loads((folder / name).read_text(encoding="utf-8")))
+            while len(self._periods) > CACHED_PERIODS:
+                self._periods.popitem(last=False)
+        self._periods.move_to_end(sha)
+        return self._periods[sha]
+
     def _load(self, entry: dict) -> LoadedRelease:
-        folder = self.folder(entry["period"], entry["version"])
+        folder = self.folder(entry["vintage"])
+        manifest = publish.read_manifest(folder)
 
         def read(name: str):
             file = folder / name
             return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else []
 
-        data = _values(read("data_year.json")) + _values(read("data_quarter.json"))
-        manifest = read("manifest.json")
-        created = entry.get("created") or (manifest.get("created", "") if isinstance(manifest, dict) else "")
-        release = LoadedRelease(entry["period"], entry["version"], str(created or ""),
+        names = sorted(n for n in manifest["files"] if n.startswith(publish.DATA_DIR + "/") and n.endswith(".json"))
+        years = [n for n in names if "Q" not in n]
+        quarters = [n for n in names if "Q" in n]
+        data = [item for n in years + quarters for item in self._period(folder, n, manifest["files"][n]["sha256"])]
+        release = LoadedRelease(entry["vintage"], str(entry.get("created") or manifest.get("created", "")),
                                 _values(read("kpi.json")), _values(read("municipality.json")), data)
         for i, item in enumerate(data):
             release.by_kpi.setdefault(item["kpi"], []).append(i)
+        for earlier in self.index():  # when each value last changed, up to this vintage
+            for row in self._vintage_changes(earlier["vintage"]):
+                key = (row["kpi"], row["municipality"], row["period"], row["gender"])
+                release.changed[key] = earlier["created"]
+                if row["change"] == "withdrawn":
+                    release.withdrawn[key] = earlier["created"]
+                else:
+                    release.withdrawn.pop(key, None)
+            if earlier["vintage"] == entry["vintage"]:
+                break
         return release
 
+    def _vintage_changes(self, vintage: str) -> list[dict]:
+        if vintage not in self._changes:
+            file = self.root / vintage / publish.CHANGES
+            self._changes[vintage] = notes.read_changes(file.read_bytes()) if file.is_file() else []
+        return self._changes[vintage]
+
     def warm(self) -> None:
-        """Parse the latest release in the background so the first visitor does not wait (~2 s nationally)."""
+        """Parse the current vintage in the background so the first visitor does not wait (~2 s nationally)."""
         def load() -> None:
             try:
                 self.get(None)
@@ -158,23 +207,23 @@ class ReleaseStore:
 # parameter parsing
 
 
-def _ids(segment: str | list[str] | None) -> list[str] | None:
-    """Comma-separated (or repeated) ids; None when absent. 400 for more than 25 or odd characters."""
+def _ids(segment: str | list[str] | None, limit: int = MAX_IDS) -> list[str] | None:
+    """Comma-separated (or repeated) ids; None when absent. 400 for more than ``limit`` or odd characters."""
     if segment is None:
         return None
     parts = segment if isinstance(segment, list) else [segment]
     ids = [i.strip() for p in parts for i in p.split(",") if i.strip()]
     if not ids:
         return None
-    if len(ids) > MAX_IDS:
-        raise ApiError(400, f"Högst {MAX_IDS} id:n per led (fick {len(ids)}).")
+    if len(ids) > limit:
+        raise ApiError(400, f"Högst {limit} id:n per led (fick {len(ids)}).")
     if not all(_ID.match(i) for i in ids):
         raise ApiError(400, "Ogiltigt id.")
     return ids
 
 
 def _periods(segment: str | list[str] | None) -> set[int | str] | None:
-    ids = _ids(segment)
+    ids = _ids(segment, MAX_YEARS)
     if ids is None:
         return None
     out: set[int | str] = set()
@@ -205,7 +254,7 @@ def _paginate(request: Request, items: list) -> JSONResponse:
                 if start + per_page < len(items) else None)
     previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
                     if page > 1 and items else None)
-    return JSONResponse({"values": chunk, "count": len(items), "next_url": next_url, "previous_url": previous_url})
+    return JSONResponse({"values": chunk, "count": len(chunk), "next_url": next_url, "previous_url": previous_url})
 
 
 def _region_type(request: Request) -> str | None:
@@ -216,9 +265,16 @@ def _region_type(request: Request) -> str | None:
     return mapping[raw]
 
 
+def release_label(release: LoadedRelease) -> str:
+    """How the page and downloads name the release (vintage) they show, and the ``release`` argument of
+    ``published_cells`` for it — the one place that knows how a loaded release is named."""
+    return release.vintage
+
+
 def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
+    """The vintage asked for: ``?release=vNNN`` (or header X-SUKF-Release), ``?as_of=DATE``, else current."""
     spec = request.query_params.get("release") or request.headers.get("x-sukf-release")
-    return store.get(spec)
+    return store.get(spec, request.query_params.get("as_of"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,10 +286,10 @@ def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | 
     if kpis is None and munis is None and periods is None:
         raise ApiError(400, "Ange minst ett av kpi, municipality eller year.")
     from_date = request.query_params.get("from_date")
+    since: str | None = None
     if from_date:
         try:
-            if release.created_date < date.fromisoformat(from_date):
-                return []
+            since = date.fromisoformat(from_date).isoformat()
         except ValueError:
             raise ApiError(400, "from_date ska vara ÅÅÅÅ-MM-DD.") from None
     period_type = request.query_params.get("period_type", "year")
@@ -257,15 +313,47 @@ def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | 
             continue
         if region and types.get(item["municipality"]) != region:
             continue
+        if since is not None:
+            item = _changed_since(release, item, since)
+            if item is None:
+                continue
         out.append(item)
+    if since is not None:
+        out += _withdrawn_since(release, since, kpis=kpis, munis=muni_set, periods=periods, wanted_types=wanted_types)
     return out
+
+
+def _changed_since(release: LoadedRelease, item: dict, since: str) -> dict | None:
+    """The entry with only the values that changed in a vintage created on or after ``since``."""
+    key = (item["kpi"], item["municipality"], str(item["period"]))
+    values = [v for v in item["values"] if release.changed.get((*key, v["gender"]), "")[:10] >= since
+              and (*key, v["gender"]) not in release.withdrawn]  # those come as isdeleted entries
+    if not values:
+        return None
+    return item if len(values) == len(item["values"]) else {**item, "values": values}
+
+
+def _withdrawn_since(release: LoadedRelease, since: str, *, kpis, munis, periods, wanted_types) -> list[dict]:
+    """Values withdrawn since ``since``, as Kolada's change feed shows them: ``isdeleted: true``."""
+    grouped: dict[tuple, list[dict]] = {}
+    for (kpi, muni, period, gender), created in sorted(release.withdrawn.items()):
+        value = int(period) if "Q" not in period else period
+        if created[:10] < since or (kpis is not None and kpi not in kpis) or (munis is not None and muni not in munis):
+            continue
+        if (periods is not None and value not in periods) or (periods is None and type(value) not in wanted_types):
+            continue
+        grouped.setdefault((kpi, muni, value), []).append(
+            {"gender": gender, "count": 0, "status": "", "value": None, "isdeleted": True})
+    return [{"kpi": k, "municipality": m, "period": p, "values": v} for (k, m, p), v in grouped.items()]
 
 
 def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
     store = store or ReleaseStore(paths)
 
     def endpoint(func):
-        async def handler(request: Request) -> Response:
+        # A plain (sync) handler: Starlette runs it in its thread pool, so filtering a national vintage
+        # never blocks the event loop (and with it every other request, uploads included).
+        def handler(request: Request) -> Response:
             try:
                 return func(request)
             except ApiError as err:
@@ -296,30 +384,130 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         kpis = _ids(p.get("kpi") or q.getlist("kpi_id") or None)
         munis = _ids(p.get("municipality") or q.getlist("municipality_id") or None)
         periods = _periods(p.get("year") or q.getlist("year") or None)
-        return _paginate(request, _select_data(release, request, kpis=kpis, munis=munis, periods=periods))
+        groups = [m for m in munis or [] if m in municipality_groups()]
+        plain = None if munis is None else [m for m in munis if m not in groups]
+        items = _select_data(release, request, kpis=kpis, munis=plain, periods=periods)
+        for gid in groups:
+            group = municipality_groups()[gid]
+            members = _select_data(release, request, kpis=kpis, munis=list(group.member_ids), periods=periods)
+            items += group_entries(group, members)
+        return _paginate(request, items)
+
+    def municipality_group(request: Request) -> Response:
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        items = [g.kolada() for g in municipality_groups().values()
+                 if (ids is None or g.id in ids) and title in g.title.lower()]
+        return _paginate(request, items)
+
+    def kpi_group(request: Request) -> Response:
+        """One group holding every KPI of the release (Kolada's kpi_groups shape)."""
+        release = _release(request, store)
+        ids = _ids(request.path_params.get("ids"))
+        title = (request.query_params.get("title") or "").lower()
+        group = {"id": catalogue.KPI_GROUP_ID, "title": catalogue.KPI_GROUP_TITLE,
+                 "members": [{"member_id": k["id"], "member_title": k["title"]} for k in release.kpis]}
+        keep = (ids is None or group["id"] in ids) and title in group["title"].lower()
+        return _paginate(request, [group] if keep else [])
+
+    def organisational_units(request: Request) -> Response:
+        """We publish no organisational units: Kolada's empty answer, after checking the parameters."""
+        _ids(request.path_params.get("ids"))
+        for name in ("kpi", "ou"):
+            _ids(request.path_params.get(name) or request.query_params.getlist(f"{name}_id") or None)
+        _periods(request.path_params.get("year") or request.query_params.getlist("year") or None)
+        return _paginate(request, [])
+
+    def kpi_meta(request: Request) -> Response:
+        """Not part of Kolada: each KPI's unit, numerator, denominator and reading advice (for the page)."""
+        return JSONResponse({"kpis": {k.id: {"unit": k.unit.value, "unit_label": k.unit_label,
+                                             "numerator": k.numerator_text, "denominator": k.denominator_text,
+                                             "reading": k.reading, "divided_by_gender": k.divided_by_gender}
+                                      for k in catalogue.KPIS},
+                             "footnotes": [{"sign": sign, "text": text} for sign, text in tables.FOOTNOTES]})
 
     def releases(request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
-        out = [{**e, "files": {f: f"{base}/releases/{e['period']}/{e['version']}/{f}" for f in RELEASE_FILES}}
-               for e in store.index()]
-        return JSONResponse({"releases": out})
+        out = []
+        for e in store.index():
+            files = publish.release_files(publish.read_manifest(store.folder(e["vintage"])))
+            out.append({**e, "files": {f: f"{base}/releases/{e['vintage']}/{f}" for f in files}})
+        return JSONResponse({"vintages": out})
 
     def release_file(request: Request) -> Response:
-        name = request.path_params["file"]
-        if name not in RELEASE_FILES:
+        vintage, name = request.path_params["vintage"], request.path_params["file"]
+        folder = store.folder(vintage)
+        if not _FILE.match(name) or name not in publish.release_files(publish.read_manifest(folder)):
             raise ApiError(404, "Okänd fil.")
-        folder = store.folder(request.path_params["period"], request.path_params["version"])
         file = folder / name
         if not file.is_file():
-            raise ApiError(404, "Filen finns inte i releasen.")
-        media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8"}
-        return FileResponse(file, media_type=media[name.rsplit(".", 1)[1]], filename=name,
+            raise ApiError(404, "Filen finns inte i årgången.")
+        media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                 "xml": "application/xml"}
+        return FileResponse(file, media_type=media[name.rsplit(".", 1)[1]], filename=name.replace("/", "_"),
                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     def counties_meta(request: Request) -> Response:
         """Not part of Kolada: which län each kommun belongs to (for the comparison page)."""
+        groups = municipality_groups()
+        skr = skr_group_of()
         return JSONResponse({"municipality_county": {m.kod: m.lan_id for m in municipalities()},
-                             "counties": counties()})
+                             "counties": counties(),
+                             "similar_group": similar_group_of(), "skr_group": skr,
+                             "skr_groups": {g: groups[g].title for g in sorted(set(skr.values()))}})
+
+    status_cache: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def period_status(release: LoadedRelease) -> dict[str, str]:
+        """Period -> "final" | "preliminary" (the Kolada shape has no such flag; the release CSV has it)."""
+        key = release_label(release)
+        if key not in status_cache:
+            cells = published_cells(paths, key)
+            prel = cells.groupby("period", sort=True)["preliminary"].any() if len(cells) else {}
+            status_cache[key] = {str(p): ("preliminary" if bool(v) else "final") for p, v in dict(prel).items()}
+            while len(status_cache) > CACHED_RELEASES:
+                status_cache.popitem(last=False)
+        return status_cache[key]
+
+    def release_meta(request: Request) -> Response:
+        """Not part of Kolada: which release the page shows and which periods are preliminary."""
+        release = _release(request, store)
+        return JSONResponse({"release": release_label(release), "created": release.created,
+                             "periods": period_status(release)})
+
+    def download(request: Request) -> Response:
+        """Ranking or time series as CSV or Excel, with KPI, period, unit, release and footnotes inside."""
+        release = _release(request, store)
+        table_name, fmt = request.path_params["table"], request.path_params["fmt"]
+        q = request.query_params
+        kpi_id = (_ids(q.get("kpi")) or [""])[0]
+        gender = q.get("gender", "T")
+        if gender not in ("T", "K", "M") or fmt not in ("csv", "xlsx") or table_name not in ("ranking", "series"):
+            raise ApiError(400, "Ogiltig tabell, kön eller format.")
+        try:
+            if table_name == "ranking":
+                periods = _periods(q.get("period"))
+                if not periods or len(periods) != 1:
+                    raise ApiError(400, "Ange en period, t.ex. period=2024.")
+                period = next(iter(periods))
+                table = tables.ranking_table(release, kpi_id, period, gender, release_label=release_label(release),
+                                             status=period_status(release).get(str(period), "preliminary"))
+            else:
+                municipality = (_ids(q.get("municipality")) or [""])[0]
+                if municipality not in {m.kod for m in municipalities()}:
+                    raise ApiError(400, "Ange en kommun, t.ex. municipality=0180.")
+                period_type = q.get("period_type", "year")
+                if period_type not in ("year", "quarter"):
+                    raise ApiError(400, "period_type ska vara year eller quarter.")
+                table = tables.series_table(release, kpi_id, municipality, period_type, gender,
+                                            statuses=period_status(release), release_label=release_label(release))
+        except KeyError:
+            raise ApiError(404, "Nyckeltalet finns inte i releasen.") from None
+        body = tables.csv_bytes(table) if fmt == "csv" else tables.xlsx_bytes(table)
+        media = ("text/csv; charset=utf-8" if fmt == "csv"
+                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        name = f"{table_name}_{kpi_id}.{fmt}"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -338,13 +526,26 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                   "/v3/data/kpi/{kpi}/municipality/{municipality}",
                   "/v3/data/kpi/{kpi}/municipality/{municipality}/year/{year}",
                   "/v3/data/municipality/{municipality}/year/{year}", "/v3/data", "/v3/data/"]
+    ou_paths = ["/v3/ou", "/v3/ou/", "/v3/ou/{ids}", "/v3/oudata", "/v3/oudata/", "/v3/oudata/kpi/{kpi}",
+                "/v3/oudata/kpi/{kpi}/year/{year}", "/v3/oudata/kpi/{kpi}/ou/{ou}",
+                "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}", "/v3/oudata/ou/{ou}/year/{year}"]
     return [
         Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)), Route("/v3/kpi/{ids}", e(kpi)),
         Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
         Route("/v3/municipality/{ids}", e(municipality)),
         *[Route(path, e(data)) for path in data_paths],
+        Route("/v3/municipality_groups", e(municipality_group)),
+        Route("/v3/municipality_groups/", e(municipality_group)),
+        Route("/v3/municipality_groups/{ids}", e(municipality_group)),
+        Route("/v3/kpi_groups", e(kpi_group)), Route("/v3/kpi_groups/", e(kpi_group)),
+        Route("/v3/kpi_groups/{ids}", e(kpi_group)),
+        *[Route(path, e(organisational_units)) for path in ou_paths],
+        Route("/v3/openapi.json", e(openapi)),
+        Route("/meta/kpis.json", e(kpi_meta)),
+        Route("/meta/release.json", e(release_meta)),
+        Route("/download/{table}.{fmt}", e(download)),
         Route("/releases", e(releases)),
-        Route("/releases/{period}/{version}/{file}", e(release_file)),
+        Route("/releases/{vintage}/{file:path}", e(release_file)),
         Route("/meta/counties.json", e(counties_meta)),
         Route("/openapi.json", e(openapi)),
         Route("/", e(index_page)),
@@ -359,19 +560,23 @@ def openapi_document() -> dict:
         spec = {
             "page": ("query", {"type": "integer", "minimum": 1, "default": 1}),
             "per_page": ("query", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE}),
-            "release": ("query", {"type": "string", "example": "2025Q3/v001"}),
+            "release": ("query", {"type": "string", "example": "v003", "description": "a vintage; default current"}),
+            "as_of": ("query", {"type": "string", "format": "date",
+                                "description": "the vintage that was current at this date (or ISO time)"}),
             "title": ("query", {"type": "string"}),
             "region_type": ("query", {"type": "string", "enum": ["K", "L"]}),
             "from_date": ("query", {"type": "string", "format": "date"}),
             "period_type": ("query", {"type": "string", "enum": ["year", "quarter", "all"]}),
             "ids": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
             "kpi": ("path", {"type": "string", "description": "up to 25 comma-separated KPI ids"}),
-            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids"}),
-            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3)"}),
+            "municipality": ("path", {"type": "string", "description": "up to 25 comma-separated ids; a Kolada "
+                                      "group id (G…) gives the unweighted mean of its members"}),
+            "ou": ("path", {"type": "string", "description": "organisational unit ids"}),
+            "year": ("path", {"type": "string", "description": "years (2025) and/or quarters (2025Q3), up to 100"}),
             "kpi_id": ("query", {"type": "string"}), "municipality_id": ("query", {"type": "string"}),
             "year_q": ("query", {"type": "string"}),
-            "period": ("path", {"type": "string"}), "version": ("path", {"type": "string"}),
-            "file": ("path", {"type": "string", "enum": list(RELEASE_FILES)}),
+            "vintage": ("path", {"type": "string", "example": "v003"}),
+            "file": ("path", {"type": "string", "description": "a file listed in the vintage's manifest"}),
             "submission_id": ("path", {"type": "string"}),
         }
         out = []
@@ -384,7 +589,7 @@ def openapi_document() -> dict:
     paged = {"200": {"description": "Kolada v3 envelope",
                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}},
              "400": {"description": "bad parameter"}, "404": {"description": "no such release"}}
-    common = ("page", "per_page", "release")
+    common = ("page", "per_page", "release", "as_of")
     data_q = (*common, "from_date", "region_type", "period_type")
 
     def get(summary: str, *names: str, responses=None) -> dict:
@@ -407,9 +612,38 @@ def openapi_document() -> dict:
                 "Data for KPIs, municipalities and periods", "kpi", "municipality", "year", *data_q),
             "/v3/data/municipality/{municipality}/year/{year}": get("All KPIs for municipalities and periods",
                                                                      "municipality", "year", *data_q),
-            "/releases": get("Published releases", responses={"200": {"description": "list of releases"}}),
-            "/releases/{period}/{version}/{file}": get(
-                "Download one file of a release", "period", "version", "file",
+            "/v3/municipality_groups": get("Kolada's municipality groups (ids, titles, members)", *common, "title"),
+            "/v3/municipality_groups/{ids}": get("Municipality groups by id", "ids", *common),
+            "/v3/kpi_groups": get("KPI groups (one group with the SU-kvinnofrid KPIs)", *common, "title"),
+            "/v3/kpi_groups/{ids}": get("KPI groups by id", "ids", *common),
+            "/v3/ou": get("Organisational units (none are published: always empty)", *common, "title"),
+            "/v3/ou/{ids}": get("Organisational units by id (always empty)", "ids", *common),
+            "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}": get("Data for organisational units (always empty)",
+                                                             "kpi", "ou", "year", *common),
+            "/v3/oudata/kpi/{kpi}/year/{year}": get("Data for organisational units (always empty)", "kpi",
+                                                     "year", *common),
+            "/v3/openapi.json": get("This document", responses={"200": {"description": "OpenAPI 3"}}),
+            "/download/{table}.{fmt}": {"get": {
+                "summary": "The comparison page's ranking or time series as CSV or Excel, with KPI, period, unit, "
+                           "release and footnotes inside",
+                "parameters": [
+                    {"name": "table", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["ranking", "series"]}},
+                    {"name": "fmt", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["csv", "xlsx"]}},
+                    {"name": "kpi", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "period", "in": "query", "schema": {"type": "string", "example": "2024"}},
+                    {"name": "municipality", "in": "query", "schema": {"type": "string", "example": "0180"}},
+                    {"name": "period_type", "in": "query", "schema": {"type": "string", "enum": ["year", "quarter"]}},
+                    {"name": "gender", "in": "query", "schema": {"type": "string", "enum": ["T", "K", "M"]}},
+                    *params("release")],
+                "responses": {"200": {"description": "the file"}, "400": {"description": "bad parameter"},
+                              "404": {"description": "no such KPI"}}}},
+            "/meta/release.json": get("Not Kolada: release shown and each period's status (final/preliminary)",
+                                      "release", responses={"200": {"description": "JSON"}}),
+            "/releases": get("Published vintages", responses={"200": {"description": "list of vintages"}}),
+            "/releases/{vintage}/{file}": get(
+                "Download one file of a vintage", "vintage", "file",
                 responses={"200": {"description": "the file"}, "404": {"description": "unknown"}}),
             "/api/v1/submissions": {
                 "post": {"summary": "Upload a quarterly file (Bearer token; raw body + X-Filename, or multipart)",

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-RELEASE_FILES = ("kpi.json", "municipality.json", "data_year.json", "data_quarter.json", "data_year.csv",
-                 "data_quarter.csv", "manifest.json", "RELEASE_NOTES.md")
-CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status")
+CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary", "isdeleted")
 
 
 class ClientError(Exception):
@@ -55,11 +55,35 @@ def _message(response: requests.Response) -> str:
 # upload
 
 
-def upload(session: requests.Session, server: str, token: str, file: Path, quarter: str) -> dict:
-    headers = {"Authorization": f"Bearer {token}", "X-Filename": file.name,
+def filename_headers(name: str) -> dict[str, str]:
+    """Headers carrying any file name: HTTP headers are Latin-1, so ``Kvartal 3 – Linköping.csv``
+    goes as RFC 5987 ``filename*=UTF-8''…`` (percent-encoded UTF-8), with an ASCII fallback."""
+    encoded = quote(name, safe="")
+    fallback = name.encode("ascii", "replace").decode("ascii").replace('"', "_").replace("\\", "_")
+    return {"Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}",
+            "X-Filename": encoded}
+
+
+STORAGE_RETRIES = 4
+"""507 (the server's disk is full or failing): retried with backoff, since it says nothing about the file."""
+
+
+def upload(session: requests.Session, server: str, token: str, file: Path, quarter: str,
+           *, backoff: float = 2.0) -> dict:
+    headers = {"Authorization": f"Bearer {token}", **filename_headers(file.name),
                "Content-Type": "application/octet-stream"}
-    response = session.post(f"{server}/api/v1/submissions", params={"period": quarter}, data=file.read_bytes(),
-                            headers=headers, timeout=300)
+    data = file.read_bytes()
+    for attempt in range(STORAGE_RETRIES + 1):
+        response = session.post(f"{server}/api/v1/submissions", params={"period": quarter}, data=data,
+                                headers=headers, timeout=300)
+        if response.status_code != 507:
+            break
+        if attempt < STORAGE_RETRIES:
+            wait = backoff * 2 ** attempt
+            print(f"Servern kunde inte spara filen, försöker igen om {wait:.0f} s …", file=sys.stderr)
+            time.sleep(wait)
+    if response.status_code == 507:
+        raise ClientError("Servern kunde inte spara filen, försök igen senare (filen är inte avvisad).")
     if response.status_code != 201:
         raise ClientError(f"Uppladdningen avvisades ({response.status_code}): {_message(response)}")
     return response.json()
@@ -96,15 +120,42 @@ def _print_summary(result: dict) -> None:
         print(f"  … och {len(issues) - 20} till (se rapporten: {sub['report_url']})")
 
 
-def _report_failure(exc: Exception, server: str) -> int:
-    """Say what went wrong (retries already happened in the session); exit code 2 for both commands."""
+def _report_failure(exc: BaseException, server: str) -> int:
+    """Say what went wrong in one line (retries already happened in the session); exit code 2.
+
+    Never a traceback, and never an exception's own text unless it is ours (``ClientError``):
+    library texts can carry URLs with parameters, file names or server answers.
+    """
     if isinstance(exc, ClientError):
-        print(f"Fel: {exc}", file=sys.stderr)
-    else:  # the exception text may carry URLs with parameters: name the kind of failure only
-        print(f"Fel: kunde inte nå {server}: {exc.__class__.__name__}", file=sys.stderr)
+        message = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        print("Avbrutet.", file=sys.stderr)
+        return 130
+    elif isinstance(exc, requests.RequestException):
+        message = f"kunde inte nå {server}: {exc.__class__.__name__}"
+    elif isinstance(exc, OSError):
+        message = f"kunde inte läsa eller skriva en fil ({exc.strerror or exc.__class__.__name__})"
+    else:
+        message = f"oväntat fel ({exc.__class__.__name__}); försök igen eller kontakta den nationella samordnaren"
+    print("Fel: " + " ".join(message.split()), file=sys.stderr)
     return 2
 
 
+def one_line_failures(main):
+    """Wrap a command's main so every failure ends as one line on stderr (shared by upload and pull)."""
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        server = DEFAULT_SERVER
+        try:
+            return main(argv)
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the point is that nothing escapes as a traceback
+            return _report_failure(exc, os.environ.get("SUKF_SERVER", server))
+    return wrapper
+
+
+@one_line_failures
 def upload_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sukf upload", description="Ladda upp kvartalets fil och vänta på rapporten.")
     parser.add_argument("file", type=Path)
@@ -127,7 +178,7 @@ def upload_main(argv: list[str] | None = None) -> int:
             return 0
         print("Väntar på valideringsrapporten …", file=sys.stderr)
         result = wait_for_report(session, receipt, token, args.wait)
-    except (ClientError, requests.RequestException) as exc:
+    except (ClientError, requests.RequestException, OSError, ValueError, KeyError) as exc:
         return _report_failure(exc, server)
     if result is None:
         print(f"Rapporten var inte klar inom {args.wait:.0f} s. Filen är mottagen; hämta rapporten senare: "
@@ -143,20 +194,25 @@ def upload_main(argv: list[str] | None = None) -> int:
 
 def fetch_all(session: requests.Session, url: str, params: dict | None = None) -> dict:
     """Every page of a Kolada v3 answer, following next_url; returns one envelope."""
-    values, count = [], 0
+    values: list = []
     while url:
         response = session.get(url, params=params, timeout=60)
         if not response.ok:
             raise ClientError(f"{response.status_code}: {_message(response)}")
         body = response.json()
         values += body["values"]
-        count = body["count"]
         url, params = body.get("next_url"), None
-    return {"values": values, "count": count, "next_url": None, "previous_url": None}
+    # Kolada's count is the length of one page's values: the merged envelope counts all of them.
+    return {"values": values, "count": len(values), "next_url": None, "previous_url": None}
 
 
 def flatten(envelope: dict) -> list[dict]:
-    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v}
+    """One row per gender value, keeping the value's ``preliminary`` flag (and ``isdeleted`` of a change feed)."""
+    def flag(value) -> str:
+        return "" if value is None else ("true" if value else "false")
+
+    return [{"kpi": item["kpi"], "municipality": item["municipality"], "period": item["period"], **v,
+             "preliminary": flag(v.get("preliminary")), "isdeleted": flag(v.get("isdeleted"))}
             for item in envelope["values"] for v in item["values"]]
 
 
@@ -183,40 +239,54 @@ def download(session: requests.Session, url: str, target: Path) -> int:
     return done
 
 
-def pull_release_files(session: requests.Session, server: str, folder: Path, release: str) -> Path:
+def pull_release_files(session: requests.Session, server: str, folder: Path, release: str,
+                       as_of: str | None = None) -> Path:
+    """Download every file of a vintage (as listed by the server from its manifest) and verify each sha256."""
+    import hashlib
+
     listing = session.get(f"{server}/releases", timeout=60)
     listing.raise_for_status()
-    entries = listing.json()["releases"]
+    entries = listing.json()["vintages"]
+    if as_of:
+        limit = as_of if "T" in as_of else f"{as_of}T23:59:59+00:00"
+        entries = [e for e in entries if e["created"] <= limit]
     if not entries:
-        raise ClientError("Ingen release är publicerad.")
-    match = entries[-1] if release == "latest" else next(
-        (e for e in entries if f"{e['period']}/{e['version']}" == release), None)
+        raise ClientError("Ingen årgång är publicerad" + (f" {as_of}." if as_of else "."))
+    match = entries[-1] if release == "latest" else next((e for e in entries if e["vintage"] == release), None)
     if match is None:
-        raise ClientError(f"Releasen {release} finns inte.")
-    target = folder / match["period"] / match["version"]
+        raise ClientError(f"Årgången {release} finns inte.")
+    target = folder / match["vintage"]
     target.mkdir(parents=True, exist_ok=True)
-    for name in RELEASE_FILES:
-        size = download(session, f"{server}/releases/{match['period']}/{match['version']}/{name}", target / name)
+    for name, url in sorted(match["files"].items()):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        size = download(session, url, target / name)
         print(f"  {name}: {'saknas' if size < 0 else f'{size} byte'}", file=sys.stderr)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    for name, meta in manifest["files"].items():
+        if hashlib.sha256((target / name).read_bytes()).hexdigest() != meta["sha256"]:
+            raise ClientError(f"{name} stämmer inte med årgångens manifest (sha256); hämta igen.")
     return target
 
 
+@one_line_failures
 def pull_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sukf pull", description="Hämta nyckeltal eller en hel release.")
+    parser = argparse.ArgumentParser(prog="sukf pull", description="Hämta nyckeltal eller en hel årgång.")
     parser.add_argument("--kpi", help="nyckeltals-id, kommaseparerade (högst 25)")
     parser.add_argument("--year", help="år eller kvartal, t.ex. 2025 eller 2025Q3 (kommaseparerade)")
     parser.add_argument("--municipality", help="kommun-/läns-id, kommaseparerade")
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--out", type=Path, help="fil att skriva (standard: skärmen)")
-    parser.add_argument("--release", default="latest", help="latest eller ÅÅÅÅKn/vNNN")
-    parser.add_argument("--release-files", type=Path, metavar="DIR", help="ladda ned alla filer i releasen hit")
+    parser.add_argument("--release", default="latest", help="årgång: latest (standard) eller vNNN")
+    parser.add_argument("--as-of", help="årgången som gällde detta datum (ÅÅÅÅ-MM-DD)")
+    parser.add_argument("--from-date", help="bara värden som publicerats/ändrats sedan detta datum")
+    parser.add_argument("--release-files", type=Path, metavar="DIR", help="ladda ned alla filer i årgången hit")
     parser.add_argument("--server", default=os.environ.get("SUKF_SERVER", DEFAULT_SERVER))
     args = parser.parse_args(argv)
     session, server = make_session(), args.server.rstrip("/")
     try:
         if args.release_files:
-            target = pull_release_files(session, server, args.release_files, args.release)
-            print(f"Releasen sparad i {target}")
+            target = pull_release_files(session, server, args.release_files, args.release, args.as_of)
+            print(f"Årgången sparad i {target}")
             return 0
         if not args.kpi or not (args.year or args.municipality):
             parser.error("ange --kpi och --year och/eller --municipality (eller --release-files DIR)")
@@ -224,6 +294,7 @@ def pull_main(argv: list[str] | None = None) -> int:
         url += f"/municipality/{args.municipality}" if args.municipality else ""
         url += f"/year/{args.year}" if args.year else ""
         params = {} if args.release == "latest" else {"release": args.release}
+        params |= {k: v for k, v in (("as_of", args.as_of), ("from_date", args.from_date)) if v}
         envelope = fetch_all(session, url, params)
     except (ClientError, requests.RequestException) as exc:
         return _report_failure(exc, server)

@@ -27,7 +27,8 @@ def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uplo
     config = UploadConfig(paths, rate_limit=RateLimiter(limit=uploads_per_hour))
     if max_bytes is not None:
         config.max_bytes = max_bytes
-    # Public statistics may be read by any web page (like Kolada); no cookies are used, so "*" is safe.
+    # Public statistics may be read by any web page (like Kolada). Only the portal (/portal) uses a cookie:
+    # it is SameSite=Strict (never sent by another site's page) and CORS here never allows credentials.
     cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["X-SUKF-Release"])
     store = ReleaseStore(paths)
     store.warm()
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     scheme = "https" if args.ssl_certfile else "http"
     print(f"Läs-API och jämförelsesida: {scheme}://{args.host}:{args.port}/  "
-          f"uppladdning: {scheme}://{args.host}:{args.port}/upload", flush=True)
+          f"uppladdning: {scheme}://{args.host}:{args.port}/upload  "
+          f"kommunportal: {scheme}://{args.host}:{args.port}/portal", flush=True)
     uvicorn.run(create_app(uploads_per_hour=args.uploads_per_hour), host=args.host, port=args.port,
                 ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, proxy_headers=args.proxy_headers,
                 forwarded_allow_ips=args.forwarded_allow_ips, log_level="info")

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dagster:            http://{args.host}:{args.dagster_port}/\n"
           f"Jämförelsesida/API: http://{args.host}:{args.port}/  (OpenAPI: /openapi.json)\n"
           f"Uppladdning:        http://{args.host}:{args.port}/upload\n"
+          f"Kommunportal:       http://{args.host}:{args.port}/portal\n"
           f"Data:               {data.root}\nAvsluta med Ctrl-C.", flush=True)
     try:
         while all(child.poll() is None for child in children):

@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pipeline.contract.dictionary import MAX_BYTES
+from pipeline.contract.dictionary import BY_NAME, MAX_BYTES
 from pipeline.contract.periods import FIRST_YEAR, LAST_YEAR, is_quarter
 from pipeline.raw.ingest import ingest_bytes, safe_name
 from pipeline.raw.register import Register, Submission
@@ -39,7 +40,30 @@ log = logging.getLogger("sukf.upload")
 
 API_PREFIX = "/api/v1"
 _SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SAFE_KOMMUNKOD = re.compile(r"[0-9]{4}")  # the only request field ever echoed back
+_LOCAL_COLUMN = re.compile(r"lokal_[0-9]{2}")
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the small form fields around the file
+
+
+class _NoQueryInAccessLog(logging.Filter):
+    """uvicorn's access log writes the request line with its query string (``?kommunkod=…``), i.e.
+    text a sender typed: keep the path, drop the query, so a server log never holds request fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+_ACCESS_FILTER = _NoQueryInAccessLog()
+
+
+def quiet_access_log() -> None:
+    """Install the filter once on uvicorn's access logger (idempotent)."""
+    logger = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in logger.filters:
+        logger.addFilter(_ACCESS_FILTER)
 
 
 class Refused(Exception):
@@ -135,8 +159,8 @@ async def _read_body(request: Request, config: UploadConfig) -> tuple[bytes, dic
                                  max_fields=10)
         try:
             form = await parser.parse()
-        except MultiPartException as exc:
-            raise Refused(400, "bad_form", "Formuläret kunde inte läsas.", str(exc)) from exc
+        except MultiPartException as exc:  # its text may quote the sender's field names: not echoed
+            raise Refused(400, "bad_form", "Formuläret kunde inte läsas.", "The form could not be read.") from exc
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -149,65 +173,75 @@ async def _read_body(request: Request, config: UploadConfig) -> tuple[bytes, dic
         return data, fields
     _check_declared_length(request, config.max_bytes, config)
     chunks = [c async for c in _capped(request.stream(), config.max_bytes, config)]
-    return b"".join(chunks), {"filename": request.headers.get("x-filename", "")}
+    return b"".join(chunks), {"filename": _header_filename(request)}
 
 
-_BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"BM", b"\xd0\xcf\x11\xe0",
-                 b"7z\xbc\xaf", b"Rar!", b"MZ", b"\x7fELF")
-
-
-def _check_type(data: bytes) -> str:
-    """'xlsx' or 'csv' judged from the bytes (not the name or the client's content type), else 415."""
-    if not data:
-        raise Refused(400, "empty", "Filen är tom.", "The file is empty.")
-    if data.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    head = data[:65536]
-    if not data.startswith(_BINARY_MAGIC) and b"\x00" not in head:
+def _header_filename(request: Request) -> str:
+    """The file name of a raw upload: RFC 6266/5987 ``Content-Disposition: …; filename*=UTF-8''…``
+    first, then ``X-Filename`` (percent-decoded: HTTP headers cannot carry ``ö`` or ``–`` as such)."""
+    disposition = request.headers.get("content-disposition", "")
+    match = re.search(r"filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]+)", disposition)
+    if match:
         try:
-            head.decode("utf-8")
-            return "csv"
-        except UnicodeDecodeError as exc:
-            # Cut in the middle of a multi-byte character, or a legacy 8-bit encoding: still text.
-            if exc.start >= len(head) - 4 or sum(b < 9 or 13 < b < 32 for b in head) == 0:
-                return "csv"
-    raise Refused(415, "unsupported_type", "Filtypen stöds inte: skicka CSV (text) eller Excel (.xlsx).",
-                  "Only CSV text or XLSX files are accepted.")
+            return unquote(match.group(2), encoding=match.group(1), errors="replace")
+        except LookupError:
+            return unquote(match.group(2), errors="replace")
+    match = re.search(r'filename\s*=\s*"([^"]*)"', disposition)
+    raw = match.group(1) if match else request.headers.get("x-filename", "")
+    return unquote(raw, errors="replace")
 
 
-def _display_name(raw: str, kind: str) -> str:
-    """The sender's name as metadata only; made to end with the detected type so reading works."""
+_DOOR_STATUS = {"E_TOO_LARGE": 413, "E_NOT_CSV_XLSX": 415, "E_EMPTY_FILE": 400}
+
+
+def _display_name(raw: str, data: bytes) -> str:
+    """The sender's name as metadata only; made to end with the detected type so reading works.
+
+    The type comes from ``filetype.sniff`` (the one decision all doors share); an unknown type
+    keeps the name as it is, the door check refuses the file anyway.
+    """
+    from pipeline.submission.filetype import UnreadableFile, sniff
+
     name = safe_name(raw)
+    try:
+        kind = sniff(data)
+    except UnreadableFile:
+        return name
     return name if name.lower().endswith(f".{kind}") else f"{name}.{kind}"
 
 
 def _check_content(data: bytes, name: str) -> None:
-    """Parse (zip-bomb guard lives in the reading module) and refuse files carrying personnummer."""
-    from pipeline.submission.reading import UnreadableFile, read_submission
-    from pipeline.validation.personnummer import find_personnummer
+    """The shared door check (type, zip bomb, structure, every part scanned for personnummer).
 
-    try:
-        parsed = read_submission(data, name)
-    except UnreadableFile as exc:
-        status = 413 if exc.code == "E_TOO_LARGE" else 422
-        raise Refused(status, exc.code, exc.message_sv, exc.message_en) from None
-    hits = find_personnummer(parsed.frame)
-    if hits:
-        where = _describe_hits(hits, parsed.row_numbers)
-        raise Refused(422, "personnummer",
+    Runs the very function precheck and the pipeline run, so the verdict is the same at every door.
+    Answers carry the rule code and this project's own words, with places (row, column, part),
+    never a value.
+    """
+    from pipeline.validation.validate import door_check
+
+    verdict = door_check(data, name)
+    if not verdict.refused:
+        return
+    first = verdict.issues[0]
+    if first.rule == "E_PERSONNUMMER" and first.row is None and first.column is None and len(verdict.issues) == 1:
+        raise Refused(422, first.rule, f"{first.message_sv} Inget av filens innehåll har sparats.",
+                      f"{first.message_en} Nothing was stored.")
+    if first.rule == "E_PERSONNUMMER":
+        where = _describe(verdict.issues)
+        raise Refused(422, first.rule,
                       "Filen innehåller något som liknar personnummer och har inte tagits emot. Ta bort "
                       f"uppgifterna och skicka igen. Finns i: {where}. Inget av filens innehåll har sparats.",
                       f"The file contains personnummer-like values ({where}); nothing was stored.")
+    raise Refused(_DOOR_STATUS.get(first.rule, 422), first.rule, first.message_sv, first.message_en)
 
 
-def _describe_hits(hits: list, row_numbers: list[int]) -> str:
-    """'kolumn x rad 2, 5, …' from the hits' positions — positions only, never values."""
+def _describe(issues: list) -> str:
+    """'kolumn x rad 2, 5, …' from the issues' positions — positions only, never values."""
     by_column: dict[str, list[str]] = defaultdict(list)
-    for hit in hits:
-        column = hit.column if hit.column is not None else f"nr {hit.column_index + 1}"
-        row = "1 (rubrikraden)" if hit.row is None else str(
-            row_numbers[hit.row] if 0 <= hit.row < len(row_numbers) else hit.row + 2)
-        by_column[column].append(row)
+    for issue in issues:  # a column is named only when it is one of the contract's: headers are sender text
+        known = issue.column in BY_NAME or bool(issue.column and _LOCAL_COLUMN.fullmatch(issue.column))
+        by_column[issue.column if known else "utanför mallen"].append(
+            str(issue.row) if issue.row else "1 (rubrikraden)")
     parts = []
     for column, rows in list(by_column.items())[:5]:
         shown = ", ".join(rows[:5]) + (" …" if len(rows) > 5 else "")
@@ -228,9 +262,12 @@ def _receipt(sub: Submission, request: Request) -> dict:
             "report_url": f"{base}/report.html", "report_json_url": f"{base}/report.json"}
 
 
-async def _receive(request: Request, config: UploadConfig, token: str | None = None) -> tuple[Submission, int]:
-    """Authenticate, check, archive. Returns (submission, 201). Raises Refused for any refusal."""
-    info = _authenticate(request, config, token)
+async def _receive(request: Request, config: UploadConfig, token: str | None = None,
+                   info: TokenInfo | None = None) -> tuple[Submission, int]:
+    """Authenticate (or take ``info`` from a portal session), check, archive. Returns (submission, 201).
+
+    Raises Refused for any refusal."""
+    info = info or _authenticate(request, config, token)
     config.rate_limit.check(info.token_id)
     data, fields = await _read_body(request, config)
     period = (fields.get("period") or request.query_params.get("period") or "").strip().upper()
@@ -240,17 +277,26 @@ async def _receive(request: Request, config: UploadConfig, token: str | None = N
                       "period must be YYYYQn within the supported years")
     claimed = (fields.get("kommunkod") or request.query_params.get("kommunkod") or "").strip()
     if claimed and claimed != info.kommunkod:
-        # the claimed value is client text: never logged (it could be anything, even a personnummer)
+        # the claimed value is client text: never logged, echoed only when it is a plain kommunkod
         log.warning("token %s (kommun %s) tried to submit for another municipality", info.token_id, info.kommunkod)
+        other = f" för {claimed}" if _SAFE_KOMMUNKOD.fullmatch(claimed) else " för en annan kommun"
         raise Refused(403, "wrong_municipality",
-                      f"Nyckeln gäller kommun {info.kommunkod} och får inte lämna uppgifter för {claimed}.",
+                      f"Nyckeln gäller kommun {info.kommunkod} och får inte lämna uppgifter{other}.",
                       "The token may only submit for its own municipality.")
-    kind = _check_type(data)
-    name = _display_name(fields.get("filename", ""), kind)
+    name = _display_name(fields.get("filename", ""), data)
     # Parsing, scanning and fsync are blocking: keep them off the event loop so other requests flow.
     await run_in_threadpool(_check_content, data, name)
-    sub = await run_in_threadpool(lambda: ingest_bytes(data, original_name=name, period=period,
-                                                       kommunkod=info.kommunkod, source="upload", paths=config.paths))
+    try:
+        sub = await run_in_threadpool(lambda: ingest_bytes(data, original_name=name, period=period,
+                                                           kommunkod=info.kommunkod, source="upload",
+                                                           paths=config.paths))
+    except OSError as exc:
+        # Disk full or an I/O error: nothing was registered (the archive writes a temp file and renames,
+        # the register row comes after). Tell the client to retry rather than that its file was refused.
+        log.error("upload could not be stored: %s (errno %s)", type(exc).__name__, exc.errno)
+        raise Refused(507, "storage_unavailable", "Servern kunde inte spara filen, försök igen om en stund.",
+                      "The server could not store the file; try again later.", headers={"Retry-After": "30"}) \
+            from None
     log.info("upload received: submission %s kommun %s %s version %s (%d bytes)", sub.submission_id,
              info.kommunkod, period, sub.version, len(data))
     return sub, 201
@@ -269,6 +315,7 @@ def _own_submission(request: Request, config: UploadConfig) -> Submission:
 
 def upload_routes(config: UploadConfig) -> list[Route]:
     """Routes of the upload service (absolute paths, ready to combine with the read API)."""
+    quiet_access_log()
 
     async def create(request: Request) -> Response:
         try:
@@ -333,7 +380,14 @@ def upload_routes(config: UploadConfig) -> list[Route]:
               methods=["GET"]),
         Route("/upload", form_page, methods=["GET"]),
         Route("/upload", form_post, methods=["POST"]),
+        *_portal_routes(config),
     ]
+
+
+def _portal_routes(config: UploadConfig) -> list:
+    from pipeline.services.portal import portal_routes  # the portal builds on this module
+
+    return portal_routes(config)
 
 
 async def _receive_form(request: Request, config: UploadConfig) -> tuple[Submission, int]:

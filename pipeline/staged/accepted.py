@@ -1,9 +1,16 @@
 """Accepted cases, the hand-over from Python to dbt: one Parquet file per municipality x quarter.
 
-Only the latest accepted version of each municipality x quarter is here (a resubmission replaces
-the file atomically); every version stays in the raw archive. Only national columns are written:
-local variables never leave the raw file. dbt reads ``accepted/*/*.parquet`` as a source, so
-Python never opens the DuckDB warehouse for writing.
+Two steps, so that every state on disk is consistent after a crash:
+
+* ``validated/<submission_id>.parquet`` — the normalised national columns of one accepted version,
+  written (immutable) by validation *before* the register marks the version accepted;
+* ``accepted/<YYYYQn>/<kommunkod>.parquet`` — a hard link to the current version's validated file,
+  maintained by ``sync_period`` (the ``accepted_cases`` asset): whether the staged file is the
+  current version is a question of file identity, and re-running the sync repairs anything missing.
+
+Every version stays in the raw archive. Only national columns are written: local variables never
+leave the raw file. dbt reads ``accepted/*/*.parquet`` as a source, so Python never opens the DuckDB
+warehouse for writing.
 """
 
 from __future__ import annotations
@@ -61,16 +68,56 @@ def ensure_schema_file(paths: Paths) -> Path:
     return target
 
 
-def write_accepted(paths: Paths, *, period: str, kommunkod: str, cases: pd.DataFrame, submission_id: str,
-                   version: int) -> Path:
+def validated_file(paths: Paths, submission_id: str) -> Path:
+    return paths.validated / f"{submission_id}.parquet"
+
+
+def write_validated(paths: Paths, *, cases: pd.DataFrame, submission_id: str, version: int) -> Path:
+    """The normalised cases of one accepted version (idempotent: same id, same content)."""
     frame = cases.reindex(columns=list(NATIONAL_COLUMNS)).astype(object)
     frame = frame.where(frame.notna() & (frame != ""), None)
     frame["submission_id"] = submission_id
     frame["version"] = version
-    target = file_for(paths, period, kommunkod)
+    target = validated_file(paths, submission_id)
     _write_parquet(frame, target)
+    return target
+
+
+def is_staged(paths: Paths, period: str, kommunkod: str, submission_id: str) -> bool:
+    staged, source = file_for(paths, period, kommunkod), validated_file(paths, submission_id)
+    return staged.exists() and source.exists() and os.path.samefile(staged, source)
+
+
+def stage(paths: Paths, period: str, kommunkod: str, submission_id: str) -> Path:
+    """Point ``accepted/<period>/<kommunkod>.parquet`` at the version's validated file (atomic replace)."""
+    target = file_for(paths, period, kommunkod)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(validated_file(paths, submission_id), tmp)
+    except OSError:  # no hard links on this filesystem: a copy does the same job
+        import shutil
+        shutil.copyfile(validated_file(paths, submission_id), tmp)
+    os.replace(tmp, target)
     ensure_schema_file(paths)
     return target
+
+
+def write_accepted(paths: Paths, *, period: str, kommunkod: str, cases: pd.DataFrame, submission_id: str,
+                   version: int) -> Path:
+    """Validated file + staging in one call (tests and tools that bypass the register)."""
+    write_validated(paths, cases=cases, submission_id=submission_id, version=version)
+    return stage(paths, period, kommunkod, submission_id)
+
+
+def unstage(paths: Paths, period: str, kommunkod: str) -> None:
+    file_for(paths, period, kommunkod).unlink(missing_ok=True)
+
+
+def staged_kommuner(paths: Paths, period: str) -> set[str]:
+    folder = paths.accepted / period
+    return {f.stem for f in folder.glob("*.parquet")} if folder.is_dir() else set()
 
 
 def _read(files: list[Path]) -> pd.DataFrame:
@@ -93,3 +140,21 @@ def history(paths: Paths, kommunkod: str, before_period: str) -> pd.DataFrame:
         for f in [folder / f"{kommunkod}.parquet"] if f.exists()
     ) if paths.accepted.exists() else []
     return _read(files)
+
+
+def own_quarters(paths: Paths, kommunkod: str) -> dict[str, pd.DataFrame]:
+    """Every staged quarter of one municipality, oldest first (its own feedback reads these)."""
+    if not paths.accepted.exists():
+        return {}
+    out = {}
+    for folder in sorted(f for f in paths.accepted.iterdir() if f.is_dir() and not f.name.startswith("_")):
+        file = file_for(paths, folder.name, kommunkod)
+        if file.is_file():
+            out[folder.name] = _read([file])
+    return out
+
+
+def read_own(paths: Paths, period: str, kommunkod: str) -> pd.DataFrame | None:
+    """One municipality's staged cases of one quarter, or None when it has no accepted file."""
+    file = file_for(paths, period, kommunkod)
+    return _read([file]) if file.is_file() else None

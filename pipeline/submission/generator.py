@@ -454,7 +454,7 @@ def _replace(frame: pd.DataFrame, index: int, **values: str) -> pd.DataFrame:
 
 def write_faults(out_dir: Path | str, quarter: str = "2025Q3", seed: int = 1, *,
                  include_large: bool = True) -> list[dict]:
-    """One file per rule a file can break (and a few tricky-but-valid files); writes ``faults.json``.
+    """One file per rule a file can break, tricky-but-valid files and the hostile corpus; writes ``faults.json``.
 
     Each entry: file, kommunkod, quarter, expected_rule (None = must be accepted without that
     rule), severity, history (files of earlier quarters to validate first), description.
@@ -592,6 +592,12 @@ def write_faults(out_dir: Path | str, quarter: str = "2025Q3", seed: int = 1, *,
         new[column] = ""
     add("W_COUNT_CHANGE.csv", csv_(pd.concat([base, new], ignore_index=True)), "W_COUNT_CHANGE",
         "dubbelt så många ärenden som förra kvartalet", hist=True)
+
+    # Hostile files: identity numbers hidden where a reader that looks at cell values only misses them.
+    from pipeline.submission.hostile import hostile_files
+
+    for name, data, rule, description, extra in hostile_files(base):
+        add(name, data, rule, description, **extra)
 
     (out / "faults.json").write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return entries

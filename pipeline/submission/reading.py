@@ -4,59 +4,41 @@ Reading is deliberately dumb about content: every cell stays a ``str`` exactly a
 it (leading zeros kept, ``114`` left as ``114`` so validation can say it lacks a zero), because
 any "helpful" coercion here would hide errors from the municipality. What reading *does* own is
 deciding whether the bytes are a readable table at all, and doing that safely: the format comes
-from the bytes (never the file name), zip bombs are refused from the central directory before
-anything is decompressed, and both row and byte limits stop early.
+from the bytes (never the file name; ``filetype.sniff`` is the one decision every door shares), zip
+bombs and non-plain workbooks are refused before anything is decompressed (``xlsx_parts``), and
+both row and byte limits stop early.
+
+Privacy: for a workbook, every part (all sheets, hidden ones too, names, comments, formulas,
+properties, number formats) is scanned for identity numbers *before* any value is read, and a hit
+refuses the file with places only (``E_PERSONNUMMER``). Cell values are read with python-calamine
+(Rust; ~15× faster than openpyxl), and any warning a library emits while reading is captured and
+dropped – warnings can quote cell content and would reach stderr, server and Dagster logs.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import zipfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import pandas as pd
 
-from pipeline.contract.dictionary import MAX_BYTES, MAX_ROWS, XLSX_SHEET_NAME
+from pipeline.contract.dictionary import MAX_ROWS, XLSX_SHEET_NAME
+from pipeline.submission import xlsx_parts
+from pipeline.submission.filetype import UTF8_BOM, UnreadableFile, not_table, sniff
 
-# Zip-bomb limits for XLSX (checked on the central directory before decompressing anything).
-MAX_UNCOMPRESSED = 200 * 1024 * 1024
-MAX_RATIO = 100  # total uncompressed / total compressed; only checked above RATIO_FLOOR bytes
-RATIO_FLOOR = 10 * 1024 * 1024
-MAX_ZIP_ENTRIES = 1_000
-MAX_ZIP_ENTRY = 100 * 1024 * 1024  # one member (openpyxl loads sharedStrings.xml whole)
+__all__ = ["MAX_COLUMNS", "ParsedFile", "UnreadableFile", "cell_text", "read_submission"]
+
 MAX_COLUMNS = 200
-"""The template has 32 columns; far wider rows are refused before padding them into a frame
-(a 9 KB CSV of long empty rows would otherwise become a frame of hundreds of MB)."""
+"""The template has 32 columns; wider tables are refused, never truncated (a 9 KB CSV of long
+empty rows would otherwise become a frame of hundreds of MB, and cut-off columns go unscanned)."""
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-# Known binary formats people send by mistake: give a specific hint instead of a parse error.
-_BINARY_MAGIC: dict[bytes, str] = {
-    b"%PDF": "PDF",
-    b"\x89PNG": "PNG-bild",
-    b"\xff\xd8\xff": "JPEG-bild",
-    b"GIF8": "GIF-bild",
-    b"\x7fELF": "program (ELF)",
-    b"MZ": "program (exe)",
-    b"\xd0\xcf\x11\xe0": "äldre Excel (.xls) eller Word (.doc)",
-    b"\x1f\x8b": "gzip-arkiv",
-    b"Rar!": "RAR-arkiv",
-    b"7z\xbc\xaf": "7z-arkiv",
-    b"\xff\xfe": "UTF-16-text",
-    b"\xfe\xff": "UTF-16-text",
-}
-_UTF8_BOM = b"\xef\xbb\xbf"
-
-
-class UnreadableFile(Exception):  # noqa: N818 - name fixed by the architecture contract
-    """The file cannot be read as a submission at all; ``code`` is a rule code from rules.py."""
-
-    def __init__(self, code: str, message_sv: str, message_en: str):
-        super().__init__(f"{code}: {message_en}")
-        self.code = code
-        self.message_sv = message_sv
-        self.message_en = message_en
+# warnings.catch_warnings swaps process-global state: one reader at a time may hold it (the upload
+# service reads in a thread pool).
+_WARNINGS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -73,41 +55,25 @@ class ParsedFile:
 
 def read_submission(data: bytes, filename: str) -> ParsedFile:
     """Parse ``data``; ``filename`` is only used for messages, the bytes decide the format."""
-    if len(data) > MAX_BYTES:
-        raise UnreadableFile(
-            "E_TOO_LARGE",
-            f"Filen är {len(data) / 1024 / 1024:.1f} MB; största tillåtna storlek är "
-            f"{MAX_BYTES // 1024 // 1024} MB.",
-            f"The file is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB.",
-        )
-    if not data.strip(b" \t\r\n\x00" + _UTF8_BOM):
-        raise UnreadableFile("E_EMPTY_FILE", "Filen är tom.", "The file is empty.")
-    if data.startswith(_ZIP_MAGIC):
-        return _read_xlsx(data)
-    for magic, kind in _BINARY_MAGIC.items():
-        if data.startswith(magic):
-            raise _not_table(f"Filen ser ut att vara {kind}, inte CSV eller Excel.",
-                             f"The file looks like {kind}, not CSV or XLSX.")
-    if b"\x00" in data[:65536]:
-        raise _not_table("Filen innehåller binära data och är inte en textfil (CSV).",
-                         "The file contains binary data and is not a text (CSV) file.")
-    return _read_csv(data)
+    kind = sniff(data)
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")  # recorded and dropped: never shown, never logged
+        return _read_xlsx(data) if kind == "xlsx" else _read_csv(data)
 
 
-def _not_table(sv: str, en: str) -> UnreadableFile:
-    return UnreadableFile("E_NOT_CSV_XLSX", sv + " Spara som CSV eller .xlsx.", en + " Save as CSV or .xlsx.")
+_not_table = not_table
 
 
 # --- CSV -------------------------------------------------------------------------------------
 
 def _decode(data: bytes) -> tuple[str, str]:
     """UTF-8 (with or without BOM) first; Windows-1252 is what Swedish Excel writes otherwise."""
-    if data.startswith(_UTF8_BOM):
+    if data.startswith(UTF8_BOM):
         try:
-            return data[len(_UTF8_BOM):].decode("utf-8"), "utf-8-sig"
+            return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError:
             pass  # a BOM followed by non-UTF-8 bytes: fall through to cp1252 on the rest
-        data = data[len(_UTF8_BOM):]
+        data = data[len(UTF8_BOM):]
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -132,7 +98,17 @@ def _read_csv(data: bytes) -> ParsedFile:
     try:
         rows = _collect(reader)
     except csv.Error as exc:
-        raise _not_table("Filen går inte att tolka som CSV.", "The file cannot be parsed as CSV.") from exc
+        limit = csv.field_size_limit()
+        if "field limit" in str(exc):
+            raise UnreadableFile(
+                "E_NOT_CSV_XLSX",
+                f"Ett fält som börjar på eller före rad {reader.line_num} är längre än {limit:,} tecken och filen "
+                "läses inte. Oftast saknas ett avslutande citattecken (\") så att resten av filen blir ett enda "
+                "fält. Rätta citattecknen eller spara om filen som CSV från Excel.".replace(",", " "),
+                f"A field starting on or before line {reader.line_num} is longer than {limit} characters "
+                "(often an unclosed quote).") from None
+        raise _not_table(f"Filen går inte att tolka som CSV (fel nära rad {reader.line_num}).",
+                         f"The file cannot be parsed as CSV (near line {reader.line_num}).") from None
     frame, row_numbers = _to_frame(rows)
     return ParsedFile(frame, row_numbers, "csv", encoding, delimiter)
 
@@ -141,6 +117,15 @@ def _read_csv(data: bytes) -> ParsedFile:
 
 def _is_blank(cells: list[str] | tuple[str, ...]) -> bool:
     return all(not c.strip() for c in cells)
+
+
+def _too_wide(row: int | None) -> UnreadableFile:
+    where_sv, where_en = (f"Rad {row} har", f"Row {row} has") if row else ("Bladet har", "The sheet has")
+    return UnreadableFile(
+        "E_TOO_MANY_COLUMNS",
+        f"{where_sv} värden i fler än {MAX_COLUMNS} kolumner; filen läses inte (den kapas inte).",
+        f"{where_en} values in more than {MAX_COLUMNS} columns; the file is refused, not truncated.",
+    )
 
 
 def _collect(rows) -> list[tuple[int, list[str]]]:
@@ -155,11 +140,7 @@ def _collect(rows) -> list[tuple[int, list[str]]]:
         if _is_blank(cells):
             continue
         if len(cells) > MAX_COLUMNS and any(c.strip() for c in cells[MAX_COLUMNS:]):
-            raise UnreadableFile(
-                "E_TOO_MANY_COLUMNS",
-                f"Rad {number} har värden i fler än {MAX_COLUMNS} kolumner.",
-                f"Row {number} has values in more than {MAX_COLUMNS} columns.",
-            )
+            raise _too_wide(number)
         cells = cells[:MAX_COLUMNS]
         if out:
             data_rows += 1
@@ -193,6 +174,9 @@ def _column_names(header: list[str], width: int) -> list[str]:
 
 
 def _to_frame(rows: list[tuple[int, list[str]]]) -> tuple[pd.DataFrame, list[int]]:
+    from pipeline.submission.template_rows import strip_template_rows
+
+    rows = strip_template_rows(rows)  # the template's label row and untouched pre-filled rows
     if not rows:
         raise UnreadableFile("E_EMPTY_FILE", "Filen är tom.", "The file is empty.")
     header = rows[0][1]
@@ -215,39 +199,6 @@ def _to_frame(rows: list[tuple[int, list[str]]]) -> tuple[pd.DataFrame, list[int
 
 
 # --- XLSX ------------------------------------------------------------------------------------
-
-def _check_zip(data: bytes) -> zipfile.ZipFile:
-    """Open the archive and refuse zip bombs by their central directory, before decompressing."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise _broken() from exc
-    uncompressed = sum(i.file_size for i in infos)
-    compressed = sum(i.compress_size for i in infos) or 1
-    if (len(infos) > MAX_ZIP_ENTRIES or uncompressed > MAX_UNCOMPRESSED
-            or any(i.file_size > MAX_ZIP_ENTRY for i in infos)
-            or (uncompressed > RATIO_FLOOR and uncompressed / compressed > MAX_RATIO)):
-        raise UnreadableFile(
-            "E_BROKEN_FILE",
-            "Excel-filen packas upp till orimligt mycket data (möjlig zip-bomb) och läses inte. "
-            "Spara om filen i Excel som .xlsx eller exportera som CSV.",
-            "The XLSX file expands to an unreasonable size (possible zip bomb) and was not read.",
-        )
-    names = {i.filename for i in infos}
-    if "xl/workbook.xml" not in names:
-        archive.close()
-        raise _not_table("Filen är ett zip-arkiv men inte en Excel-arbetsbok (.xlsx).",
-                         "The file is a zip archive but not an Excel workbook.")
-    return archive
-
-
-def _broken() -> UnreadableFile:
-    return UnreadableFile("E_BROKEN_FILE",
-                          "Excel-filen är skadad eller ofullständig och går inte att läsa. "
-                          "Öppna den i Excel, spara på nytt som .xlsx och skicka igen.",
-                          "The XLSX file is corrupt or truncated.")
-
 
 def cell_text(value: object) -> str:
     """An Excel cell as the text a person sees, without inventing or losing digits.
@@ -277,32 +228,48 @@ def cell_text(value: object) -> str:
 
 
 def _read_xlsx(data: bytes) -> ParsedFile:
-    from openpyxl import load_workbook
+    opened = xlsx_parts.open_workbook(data)
+    try:
+        places = xlsx_parts.scan_opened(opened)
+    finally:
+        opened.archive.close()
+    if places:
+        shown = "; ".join(places)
+        raise UnreadableFile(
+            "E_PERSONNUMMER",
+            f"Arbetsboken innehåller något som liknar personnummer (i: {shown}). Inget värde visas och "
+            "filen har inte tagits emot.",
+            f"The workbook contains personnummer-like values (in: {len(places)} place(s)); nothing is shown.")
+    return _read_values(data)
 
-    _check_zip(data).close()
+
+def _read_values(data: bytes) -> ParsedFile:
+    """The data sheet's cell values as text, with python-calamine."""
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds (KeyError, XML errors, ...) on broken files
-        raise _broken() from exc
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as exc:  # calamine raises its own kinds (ZipError, XmlError, ...) on broken files
+        raise xlsx_parts.broken() from exc
     try:
-        sheet_name = next((n for n in workbook.sheetnames if n.strip().lower() == XLSX_SHEET_NAME),
-                          workbook.sheetnames[0] if workbook.sheetnames else None)
-        if sheet_name is None:
+        sheets = [m for m in workbook.sheets_metadata]
+        if not sheets:
             raise UnreadableFile("E_EMPTY_FILE", "Arbetsboken har inga blad.", "The workbook has no sheets.")
-        sheet = workbook[sheet_name]
-        if not hasattr(sheet, "iter_rows"):
+        chosen = next((m for m in sheets if m.name.strip().lower() == XLSX_SHEET_NAME), sheets[0])
+        if chosen.typ != SheetTypeEnum.WorkSheet:
             raise _not_table("Bladet med data är ett diagram.", "The data sheet is a chart sheet.")
-        # A wrong <dimension> tag would silently truncate read-only iteration; ignore it.
-        if hasattr(sheet, "reset_dimensions"):
-            sheet.reset_dimensions()
-        rows_iter = sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS + 1, values_only=True)
-        texts = ([cell_text(v) for v in values] for values in rows_iter)
-        rows = _collect(texts)
+        sheet = workbook.get_sheet_by_name(chosen.name)
+        # calamine yields rows from row 1 but columns from the first used one: pad so positions are
+        # what a person sees (column C stays the third column, as openpyxl gave it).
+        lead = [""] * sheet.start[1] if sheet.start else []
+        if sheet.width + len(lead) > MAX_COLUMNS:
+            raise _too_wide(None)
+        rows = _collect(lead + [v if type(v) is str else cell_text(v) for v in values] for values in sheet.iter_rows())
     except UnreadableFile:
         raise
     except Exception as exc:
-        raise _broken() from exc
+        raise xlsx_parts.broken() from exc
     finally:
         workbook.close()
     frame, row_numbers = _to_frame(rows)
-    return ParsedFile(frame, row_numbers, "xlsx", None, None, sheet_name)
+    return ParsedFile(frame, row_numbers, "xlsx", None, None, chosen.name)

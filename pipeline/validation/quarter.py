@@ -1,10 +1,15 @@
-"""Validate every received submission of a quarter: the step between raw and staged.
+"""Validate every received submission of a quarter, then stage the current accepted versions.
 
-All received files are validated together (``validate_batch``: one Great Expectations pass for
-the quarter, results identical to validating each file alone); then for each file (oldest
-version first) this writes the HTML + JSON report, records the outcome in the register and,
-if accepted, replaces the municipality's staged Parquet. Rejected files stay quarantined: they
-are in the raw archive and the register, and nothing downstream reads them.
+``validate_pending`` (the ``validated_submissions`` asset): all received files are validated
+together (``validate_batch``: one Great Expectations pass for the quarter, results identical to
+validating each file alone); then for each file (oldest version first) this writes the HTML + JSON
+report, writes an accepted version's normalised cases to ``validated/<submission_id>.parquet`` and
+only then records the outcome in the register. Rejected files stay quarantined: they are in the raw
+archive and the register, and nothing downstream reads them.
+
+``stage_period`` (the ``accepted_cases`` asset): makes ``accepted/<quarter>/`` hold exactly the
+register's current accepted version per municipality, rebuilding a missing validated file from the
+raw archive. It is idempotent, so a re-run repairs whatever an interrupted one left.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pipeline import faults
 from pipeline.raw import archive
 from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submission
 from pipeline.settings import Paths
@@ -26,7 +32,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     submission: Submission
     result: ValidationResult
-    staged: bool  # True when this version now feeds the figures
+    current: bool  # True when this version is now the municipality's current accepted one
 
 
 def report_paths(paths: Paths, submission_id: str) -> tuple:
@@ -67,15 +73,14 @@ def record(paths: Paths, register: Register, sub: Submission, result: Validation
     n_warnings = len(result.issues) - n_errors
     _write_reports(paths, sub, result)
     status = ACCEPTED if result.status == "accepted" and sub.kommunkod and sub.version else REJECTED
+    if status == ACCEPTED and result.cases is not None:  # write-ahead: the file exists before the status
+        staged.write_validated(paths, cases=result.cases, submission_id=sub.submission_id, version=sub.version)
+    faults.point("validate.after_validated")
     sub = register.record_validation(sub.submission_id, status=status, n_rows=result.n_rows,
                                      n_errors=n_errors, n_warnings=n_warnings)
-    is_current = False
-    if status == ACCEPTED and result.cases is not None:
-        current = register.current(sub.period).get(sub.kommunkod)
-        if current is None or current.submission_id == sub.submission_id:
-            staged.write_accepted(paths, period=sub.period, kommunkod=sub.kommunkod, cases=result.cases,
-                                  submission_id=sub.submission_id, version=sub.version)
-            is_current = True
+    faults.point("validate.after_record")
+    current = register.current(sub.period).get(sub.kommunkod) if sub.kommunkod else None
+    is_current = current is not None and current.submission_id == sub.submission_id
     log.info("submission %s (kommun %s, %s v%s): %s, %d errors, %d warnings", sub.submission_id,
              sub.kommunkod or "?", sub.period, sub.version, status, n_errors, n_warnings)
     return Outcome(sub, result, is_current)
@@ -89,3 +94,48 @@ def validate_pending(paths: Paths, period: str) -> list[Outcome]:
     pending.sort(key=lambda s: (s.kommunkod or "", s.version or 0, s.received_at))
     results = _check_all(paths, pending)
     return [record(paths, register, sub, result) for sub, result in zip(pending, results, strict=True)]
+
+
+@dataclass(frozen=True)
+class Staging:
+    current: dict[str, Submission]  # kommunkod -> the version that now feeds the figures
+    restaged: list[str]  # kommuner whose staged file was replaced or repaired in this run
+    removed: list[str]  # staged files with no accepted version behind them (taken out)
+
+
+def _rebuild_validated(paths: Paths, sub: Submission) -> None:
+    """Re-derive a missing validated file from the raw archive (checksum-verified), e.g. after a crash."""
+    history = staged.history(paths, sub.kommunkod, sub.period)
+    (result,) = validate_batch([BatchItem(archive.load(paths.raw, sub.sha256), sub.original_name, sub.period,
+                                          sub.kommunkod, history)])
+    if result.cases is None:
+        raise RuntimeError(f"inlämning {sub.submission_id} är godkänd i registret men går inte att validera om")
+    staged.write_validated(paths, cases=result.cases, submission_id=sub.submission_id, version=sub.version)
+    log.warning("rebuilt the validated cases of submission %s from the raw archive", sub.submission_id)
+
+
+def stage_period(paths: Paths, period: str) -> Staging:
+    """Make the staged files of ``period`` equal the register's current accepted versions."""
+    current = Register(paths).current(period)
+    staged.ensure_schema_file(paths)
+    restaged = []
+    for kommunkod, sub in sorted(current.items()):
+        if staged.is_staged(paths, period, kommunkod, sub.submission_id):
+            continue
+        if not staged.validated_file(paths, sub.submission_id).exists():
+            _rebuild_validated(paths, sub)
+        staged.stage(paths, period, kommunkod, sub.submission_id)
+        restaged.append(kommunkod)
+        faults.point("stage.after_link")
+    removed = sorted(staged.staged_kommuner(paths, period) - set(current))
+    for kommunkod in removed:
+        staged.unstage(paths, period, kommunkod)
+    return Staging(current, restaged, removed)
+
+
+def validate_and_stage(paths: Paths, period: str) -> list[Outcome]:
+    """What the intake job's validation and staging steps do for one quarter, in one call (for tools and tests
+    that take a quarter in without Dagster)."""
+    outcomes = validate_pending(paths, period)
+    stage_period(paths, period)
+    return outcomes

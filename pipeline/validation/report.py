@@ -21,13 +21,37 @@ from typing import Any
 from pipeline.contract.dictionary import BY_NAME, municipalities
 from pipeline.contract.rules import RULES, Severity
 from pipeline.validation.personnummer import mask
-from pipeline.validation.rules import Issue
+from pipeline.validation.rules import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.validate import ValidationResult
 
 META_KEYS = ("submission_id", "kommunkod", "period", "version", "original_name", "sha256", "received_at")
 MAX_ROWS_LISTED = 200  # row numbers spelled out per group in the HTML; the JSON has them all
 MAX_VALUES_LISTED = 10
 REPORT_VERSION = 1
+PRECHECK_TITLE = "Förhandskontroll – inte inskickad"
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """Marks a report as a local/in-browser check: nothing was sent or stored.
+
+    ``previous``: what the cross-quarter rules were run against (file names or quarters); empty
+    means they did not run, and the report says so instead of implying a full check.
+    """
+
+    previous: tuple[str, ...] = ()
+
+    @property
+    def rules_run(self) -> list[str]:
+        return [code for code in RULES if self.previous or code not in CROSS_QUARTER_RULES]
+
+    @property
+    def rules_skipped(self) -> list[str]:
+        return [] if self.previous else list(CROSS_QUARTER_RULES)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"title": PRECHECK_TITLE, "submitted": False, "previous": [mask(p) for p in self.previous],
+                "rules_run": self.rules_run, "rules_skipped": self.rules_skipped}
 
 
 def _text(value: Any) -> Any:
@@ -56,7 +80,7 @@ def status_text(result: ValidationResult) -> tuple[str, str]:
     return "Godkänd", "Accepted"
 
 
-def render_json(result: ValidationResult, meta: dict | None) -> str:
+def render_json(result: ValidationResult, meta: dict | None, precheck: Precheck | None = None) -> str:
     """Stable, machine-readable report (keys in fixed order, one entry per issue)."""
     by_rule = Counter(i.rule for i in result.issues)
     status_sv, status_en = status_text(result)
@@ -77,6 +101,8 @@ def render_json(result: ValidationResult, meta: dict | None) -> str:
         },
         "issues": [_issue_dict(i) for i in result.issues],
     }
+    if precheck is not None:
+        doc["precheck"] = precheck.as_dict()
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -144,6 +170,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
 .ok{background:#e3f4e4;border-left:.5rem solid #2e7d32}
 .warn{background:#fff4d6;border-left:.5rem solid #b58100}
 .bad{background:#fde7e7;border-left:.5rem solid #c62828}
+.precheck{background:#e8eefc;border-left:.5rem solid #1a56c4}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.35rem .5rem;
 text-align:left;vertical-align:top}th{background:#f2f2f2}.meta th{width:12rem}
 .error{color:#b71c1c;font-weight:600}.warning{color:#8a6100;font-weight:600}.small{color:#555;font-size:.9rem}
@@ -187,6 +214,31 @@ def _summary_table(groups: list[Group]) -> str:
             + "".join(lines) + "</table>")
 
 
+def detail_sv(issue: Issue) -> str:
+    """The message without its "Rad N, kolumn X: " prefix, which the table shows in its own cells."""
+    prefix = location_sv(issue.row, issue.column)
+    text = issue.message_sv
+    return text[len(prefix) + 2:] if prefix and text.startswith(prefix + ": ") else text
+
+
+def _rules_list(codes: list[str]) -> str:
+    return ", ".join(f"{RULES[c].title_sv} ({c})" for c in codes)
+
+
+def _precheck_block(precheck: Precheck) -> list[str]:
+    parts = [f'<div class="status precheck" role="note">{_e(PRECHECK_TITLE)}</div>',
+             "<p>Filen har kontrollerats men <strong>inte</strong> skickats in och ingenting har sparats. "
+             "Ladda upp filen för att lämna den.</p>"]
+    if precheck.previous:
+        parts.append(f"<p>Korskvartalsreglerna kördes mot: {_e(', '.join(precheck.previous))}.</p>")
+    else:
+        parts.append("<p><strong>Kördes inte</strong> (kräver kommunens tidigare godkända fil, "
+                     f"<code>--previous FIL</code>): {_e(_rules_list(precheck.rules_skipped))}.</p>")
+    parts.append(f'<details><summary>Regler som kördes ({len(precheck.rules_run)})</summary><p class="small">'
+                 f"{_e(_rules_list(precheck.rules_run))}</p></details>")
+    return parts
+
+
 def _problem_row(group: Group) -> str:
     spec = RULES[group.rule]
     rows = row_ranges(group.rows) or "hela filen"
@@ -196,15 +248,15 @@ def _problem_row(group: Group) -> str:
     values = group.values
     value_text = ", ".join(values[:MAX_VALUES_LISTED]) + (" …" if len(values) > MAX_VALUES_LISTED else "")
     if len(group.issues) == 1:
-        what = group.issues[0].message_sv
+        what = detail_sv(group.issues[0])
     else:
-        what = f"{spec.title_sv} ({len(group.issues)} st). Till exempel: {group.issues[0].message_sv}"
+        what = f"{spec.title_sv} ({len(group.issues)} st). Till exempel: {detail_sv(group.issues[0])}"
     return (f'<tr><td class="{_e(spec.severity)}">{_e(_severity_sv(spec.severity))}</td><td>{_e(rows)}</td>'
             f"<td>{_e(column)}</td><td>{_e(value_text or '–')}</td><td>{_e(what)}</td>"
             f"<td>{_e(spec.fix_sv)}</td></tr>")
 
 
-def render_html(result: ValidationResult, meta: dict | None) -> str:
+def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck | None = None) -> str:
     """A self-contained, Swedish-first page: status in plain words, summary per rule, then problems."""
     meta = _meta(meta)
     status_sv, status_en = status_text(result)
@@ -217,6 +269,7 @@ def render_html(result: ValidationResult, meta: dict | None) -> str:
         f"<title>Kontrollrapport {_e(result.period or meta.get('period') or '')} – SU-kvinnofrid</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>Kontrollrapport för inlämning till SU-kvinnofrid</h1>",
+        *(_precheck_block(precheck) if precheck else []),
         f'<div class="status {css_class}" role="status">{_e(status_sv)}</div>',
         f'<p class="small" lang="en">{_e(status_en)}.</p>',
         f"<p>{len(result.errors)} fel och {len(result.warnings)} varningar. "
@@ -227,7 +280,7 @@ def render_html(result: ValidationResult, meta: dict | None) -> str:
     if groups:
         parts += ["<h2>Sammanfattning</h2>", _summary_table(groups), "<h2>Problem att rätta</h2>",
                   '<p class="small">Radnumren är desamma som i Excel eller en textredigerare (rubrikraden är '
-                  "rad 1). Värden visas bara när de inte kan vara personuppgifter.</p>",
+                  "rad 1, i Excel-mallen rad 2). Värden visas bara när de inte kan vara personuppgifter.</p>",
                   "<table><tr><th>Typ</th><th>Rad</th><th>Kolumn</th><th>Värde</th><th>Vad som är fel</th>"
                   "<th>Hur du rättar</th></tr>",
                   *(_problem_row(g) for g in groups), "</table>"]

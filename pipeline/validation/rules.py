@@ -53,6 +53,10 @@ municipality 3 → 5 cases is a +67 % "change" that is pure chance, and a warnin
 would teach people to ignore warnings."""
 
 MAX_SHOWN_VALUE = 20
+MAX_SHOWN_DIGITS = 8
+"""A shown value holds at most 8 digits (a date has 8): a longer digit string may be an identity
+number that detection did not fire on (wrong check digit, odd separator), and must not be echoed."""
+_SHOWABLE = re.compile(r"[0-9A-Za-z|_.: -]+")
 _SHOWN_KINDS = {Kind.KOMMUNKOD, Kind.PERIOD, Kind.CODE, Kind.MULTI, Kind.DATE}
 _ID = re.compile(ID_PATTERN)
 
@@ -79,7 +83,8 @@ class Issue:
 def safe_value(column: str | None, value: object, rule: str = "") -> str | None:
     """The value if it is a short code, date, period or kommunkod; else None.
 
-    Free text, local and unknown columns, malformed ids (could be a name) and anything
+    Free text, local and unknown columns, malformed ids (could be a name), anything outside plain
+    ASCII letters/digits/separators (a disguised number), more than 8 digits and anything
     personnummer-like are never echoed.
     """
     if column is None or not isinstance(value, str) or not value:
@@ -92,16 +97,26 @@ def safe_value(column: str | None, value: object, rule: str = "") -> str | None:
             return None
     elif var.kind not in _SHOWN_KINDS:
         return None
-    if len(value) > MAX_SHOWN_VALUE or contains_personnummer(value):
+    if (len(value) > MAX_SHOWN_VALUE or not _SHOWABLE.fullmatch(value)
+            or sum(ch.isdigit() for ch in value) > MAX_SHOWN_DIGITS or contains_personnummer(value)):
         return None
     return value
+
+
+CROSS_QUARTER_RULES = ("W_REAPPEARED", "W_DISAPPEARED", "W_COUNT_CHANGE")
+"""Rules that need the municipality's earlier accepted quarters (``history``) to run."""
+
+
+def location_sv(row: int | None, column: str | None) -> str:
+    """"Rad 5, kolumn kon": the prefix of a message (reports with own row/column cells strip it)."""
+    return ", ".join(p for p in (f"Rad {row}" if row else "", f"kolumn {column}" if column else "") if p)
 
 
 def make_issue(rule: str, row: int | None, column: str | None, value: str | None, detail_sv: str = "",
                detail_en: str = "") -> Issue:
     """An Issue with severity, title and fix from the rule catalogue; the message names row and column."""
     spec = RULES[rule]
-    where_sv = ", ".join(p for p in (f"Rad {row}" if row else "", f"kolumn {column}" if column else "") if p)
+    where_sv = location_sv(row, column)
     where_en = ", ".join(p for p in (f"Row {row}" if row else "", f"column {column}" if column else "") if p)
     sv = f"{spec.title_sv}" + (f" – {detail_sv}" if detail_sv else "")
     en = f"{spec.title_en}" + (f" – {detail_en}" if detail_en else "")
@@ -148,7 +163,42 @@ def value_issue(rule: str, row: int, column: str, raw: str | None, *, kommunkod:
                            f"{qe} is not in the format YYYYQn."),
     }
     sv, en = details.get(rule, ("", ""))
+    if rule == "E_UNKNOWN_CODE" and isinstance(raw, str) and "," in raw and column in BY_NAME \
+            and BY_NAME[column].kind is Kind.MULTI:
+        sv += f" Använd {MULTI_SEPARATOR} mellan koderna, inte komma (t.ex. FYS{MULTI_SEPARATOR}PSY)."
+        en += f" Separate codes with {MULTI_SEPARATOR}, not a comma."
     return make_issue(rule, row, column, value, sv, en)
+
+
+_LOST_ZERO = re.compile(r"^\d{3}$")
+
+
+def collapse_lost_zero(issues: list[Issue]) -> list[Issue]:
+    """One issue for a kommunkod that lost its leading zero, instead of one per row.
+
+    Excel stores a typed ``0380`` as the number 380 unless the column is text; the file then has
+    the same 3-digit code on every row, and a report with hundreds of identical rows hides the
+    one-line fix.
+    """
+    from pipeline.contract.dictionary import municipality_codes
+
+    lost = [i for i in issues if i.rule == "E_WRONG_KOMMUN" and i.column == "kommunkod" and i.value
+            and _LOST_ZERO.match(i.value) and "0" + i.value in municipality_codes()]
+    if not lost:
+        return issues
+    lost_ids = {id(i) for i in lost}
+    # "the file has no valid kommunkod" says the same thing less helpfully: the lost zero replaces it
+    out = [i for i in issues if id(i) not in lost_ids
+           and not (i.rule == "E_WRONG_KOMMUN" and i.row is None and i.value is None)]
+    for value in dict.fromkeys(i.value for i in lost):
+        rows = sorted({i.row for i in lost if i.value == value and i.row})
+        span = f"rad {rows[0]}–{rows[-1]}" if len(rows) > 1 else (f"rad {rows[0]}" if rows else "")
+        out.append(make_issue(
+            "E_WRONG_KOMMUN", None, "kommunkod", value,
+            f"'{value}' på {len(rows)} rader ({span}): Excel har troligen tagit bort den inledande nollan. "
+            f"Formatera kolumnen som text och skriv 0{value}.",
+            f"'{value}' on {len(rows)} rows: Excel probably removed the leading zero (0{value})."))
+    return out
 
 
 def merge(*groups: Iterable[Issue]) -> list[Issue]:
@@ -161,6 +211,7 @@ def merge(*groups: Iterable[Issue]) -> list[Issue]:
             if key not in seen:
                 seen.add(key)
                 out.append(issue)
+    out = collapse_lost_zero(out)
     order = {c: i for i, c in enumerate(ALL_COLUMNS)}
     out.sort(key=lambda i: (i.severity != Severity.ERROR, i.row or 0, order.get(i.column or "", -1), i.rule))
     return out

@@ -2,7 +2,9 @@
 
 Order matters and is deliberate:
 
-1. read the bytes (``pipeline.submission.reading``); an unreadable file gives one file-level error;
+1. the door check (:func:`door_check`, also what the upload service and landing ingest run before
+   storing anything): read the bytes (``pipeline.submission.reading``, which for a workbook also
+   scans every part); an unreadable file gives one file-level error;
 2. scan every cell and column name for personnummer-like values. Any hit rejects the whole file
    with E_PERSONNUMMER and **nothing else runs**: later checks quote values (unknown codes,
    dates), and a file known to hold identity numbers must not have any of its values echoed;
@@ -30,7 +32,7 @@ import pandas as pd
 from pipeline.contract.dictionary import BY_NAME, Kind, municipality_codes
 from pipeline.contract.periods import Quarter
 from pipeline.contract.rules import RULES, Severity
-from pipeline.submission.reading import UnreadableFile, read_submission
+from pipeline.submission.reading import ParsedFile, UnreadableFile, read_submission
 from pipeline.validation import expectations, rules
 from pipeline.validation.personnummer import find_personnummer
 from pipeline.validation.rules import Issue, make_issue, value_issue
@@ -41,8 +43,8 @@ ACCEPTED = "accepted"
 REJECTED = "rejected"
 _MULTI_SPACES = re.compile(r"\s*\|\s*")
 
-__all__ = ["BatchItem", "Issue", "ValidationResult", "validate_batch", "validate_submission", "prepare",
-           "normalise_cases"]
+__all__ = ["BatchItem", "DoorVerdict", "Issue", "ValidationResult", "door_check", "validate_batch",
+           "validate_submission", "prepare", "normalise_cases"]
 
 
 @dataclass
@@ -236,26 +238,59 @@ def validate_batch(items: list[BatchItem]) -> list[ValidationResult]:
     return results  # type: ignore[return-value]
 
 
-def _read_and_prepare(item: BatchItem, clock: _Clock) -> ValidationResult | _Prepared:
-    """Read, scan for personnummer (a hit ends validation of this file) and prepare."""
-    quarter = Quarter.parse(item.period)
-    period = str(quarter)
-    kommunkod = item.kommunkod
+@dataclass
+class DoorVerdict:
+    """What every door decides before anything is stored: the table, or the errors refusing the file.
+
+    ``issues`` empty means the file may enter (full validation may still reject it later).
+    """
+
+    parsed: ParsedFile | None
+    issues: list[Issue]
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.issues)
+
+
+def door_check(data: bytes, filename: str, clock: _Clock | None = None) -> DoorVerdict:
+    """File type, readability, size and the privacy scan: the one check precheck, the upload
+    service, the landing ingest and the pipeline all run, so the same bytes get the same verdict.
+
+    A personnummer anywhere refuses the whole file and nothing else runs: later checks quote
+    values, and no value of a file known to hold identity numbers may be echoed.
+    """
+    clock = clock or _Clock()
     try:
-        parsed = read_submission(item.data, item.filename)
+        parsed = read_submission(data, filename)
     except UnreadableFile as exc:
         clock.lap("read")
-        return ValidationResult(REJECTED, [_file_issue(exc)], None, kommunkod, 0, period, seconds=clock.timings)
+        if exc.code == "E_PERSONNUMMER":
+            log.warning("personnummer-like values in the workbook: file rejected, values not shown")
+        return DoorVerdict(None, [_file_issue(exc)])
     clock.lap("read")
-    frame, row_numbers = parsed.frame.reset_index(drop=True), list(parsed.row_numbers)
-    base = dict(period=period, file_format=parsed.format, encoding=parsed.encoding,
-                delimiter=parsed.delimiter, seconds=clock.timings)
-
-    hits = _personnummer_issues(frame, row_numbers)
+    parsed.frame = parsed.frame.reset_index(drop=True)
+    hits = _personnummer_issues(parsed.frame, list(parsed.row_numbers))
     clock.lap("personnummer")
     if hits:
         log.warning("personnummer-like values in %d cell(s): file rejected, values not shown", len(hits))
-        return ValidationResult(REJECTED, rules.merge(hits), None, kommunkod, len(frame), **base)
+    return DoorVerdict(parsed, rules.merge(hits))
+
+
+def _read_and_prepare(item: BatchItem, clock: _Clock) -> ValidationResult | _Prepared:
+    """The door check (a refusal ends validation of this file), then preparation."""
+    quarter = Quarter.parse(item.period)
+    period = str(quarter)
+    kommunkod = item.kommunkod
+    verdict = door_check(item.data, item.filename, clock)
+    parsed = verdict.parsed
+    if parsed is None:
+        return ValidationResult(REJECTED, verdict.issues, None, kommunkod, 0, period, seconds=clock.timings)
+    frame, row_numbers = parsed.frame, list(parsed.row_numbers)
+    base = dict(period=period, file_format=parsed.format, encoding=parsed.encoding,
+                delimiter=parsed.delimiter, seconds=clock.timings)
+    if verdict.refused:
+        return ValidationResult(REJECTED, verdict.issues, None, kommunkod, len(frame), **base)
 
     prepared = prepare(frame)
     clock.lap("prepare")
@@ -273,7 +308,7 @@ def _finish(state: _Prepared, error_result: expectations.SuiteResult, warning_re
     issues += rules.check_rows(prepared, row_numbers, quarter=quarter, kommunkod=own, period=period)
     issues += rules.check_columns(prepared.columns)
     issues += rules.check_history(prepared, row_numbers, state.item.history, quarter=quarter)
-    if own is None:
+    if own is None and len(prepared):  # zero cases is a valid report whoever sends it (same verdict at every door)
         issues.append(make_issue("E_WRONG_KOMMUN", None, "kommunkod", None,
                                  "filen har ingen giltig kommunkod, så inlämningens kommun kan inte avgöras.",
                                  "the file has no valid municipality code."))

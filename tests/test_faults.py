@@ -1,0 +1,152 @@
+"""Fault injection for real: SIGKILL of `sukf load` at named points, concurrent loads, flipped bytes.
+
+Each killed load is followed by a normal one; the installation must converge on exactly what an
+uninterrupted load gives (same vintage number, byte-identical data files), with no submission stuck,
+no temp files left and every raw file matching its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline import faults
+from pipeline.raw.register import RECEIVED, Register
+from pipeline.settings import Paths
+from pipeline.submission.generator import write_population, write_submissions
+
+pytestmark = pytest.mark.slow
+
+KOMMUNER = ["0114", "0180", "0360"]
+QUARTER = "2025Q3"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gen")
+    write_submissions(root, [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
+    write_population(root)
+    return root
+
+
+def _install(root: Path, generated: Path) -> Paths:
+    p = Paths(root).ensure()
+    (p.landing / QUARTER).mkdir(parents=True, exist_ok=True)
+    for file in (generated / QUARTER).iterdir():
+        shutil.copyfile(file, p.landing / QUARTER / file.name)
+    shutil.copyfile(generated / "population_18plus.csv", p.population_csv)
+    return p
+
+
+def _load(p: Paths, *, fault: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home")}
+    env.pop("SUKF_FAULT_AT", None)
+    if fault:
+        env["SUKF_FAULT_AT"] = fault
+    sukf = Path(sys.executable).with_name("sukf")
+    return subprocess.run([str(sukf), "load", QUARTER], env=env, capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
+
+
+def _data_files(vintage: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(vintage)): f.read_bytes() for f in sorted(vintage.rglob("*"))
+            if f.is_file() and f.name not in ("manifest.json", "RELEASE_NOTES.md", "kpi.json")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, generated) -> dict[str, bytes]:
+    p = _install(tmp_path_factory.mktemp("reference"), generated)
+    done = _load(p)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return _data_files(p.releases / "v001")
+
+
+def _assert_converged(p: Paths, reference: dict[str, bytes]) -> None:
+    from pipeline.release.publish import list_vintages
+
+    assert [e["vintage"] for e in list_vintages(p)] == ["v001"]
+    assert _data_files(p.releases / "v001") == reference
+    leftovers = [f for f in p.root.rglob("*") if f.name.startswith((".tmp-", ".incoming-", ".index-"))
+                 or (f.name.endswith(".tmp") and "dagster_home" not in f.parts)]
+    assert not leftovers, leftovers
+    for file in p.raw.glob("*/*"):
+        assert hashlib.sha256(file.read_bytes()).hexdigest() == file.name
+    register = Register(p)
+    assert not register.list(status=RECEIVED)
+    assert set(register.current(QUARTER)) == set(KOMMUNER)
+    assert not list(p.landing.glob("*/*.csv")) and not list(p.landing.glob("*/*.xlsx"))
+
+
+@pytest.mark.parametrize("point", faults.POINTS)
+def test_sigkill_at_any_point_converges(point, tmp_path, generated, reference):
+    p = _install(tmp_path / "inst", generated)
+    killed = _load(p, fault=point)
+    assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
+    again = _load(p)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _assert_converged(p, reference)
+
+
+def test_two_loads_at_once_wait_for_each_other(tmp_path, generated, reference):
+    p = _install(tmp_path / "inst", generated)
+    results: list[subprocess.CompletedProcess] = []
+    threads = [threading.Thread(target=lambda: results.append(_load(p))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    assert any("Väntar: installationen används av sukf load 2025Q3" in r.stderr for r in results)
+    _assert_converged(p, reference)
+    assert sum("Ny årgång v001" in r.stdout for r in results) == 1
+
+
+def test_flipped_bytes_are_found_and_an_identical_resend_repairs_them(tmp_path, generated, reference):
+    from pipeline import doctor
+    from pipeline.raw.ingest import ingest_bytes
+
+    p = _install(tmp_path / "inst", generated)
+    assert _load(p).returncode == 0
+    assert doctor.run(p).healthy
+    victim = next(iter(sorted(p.raw.glob("*/*"))))
+    original = None
+    for file in (generated / QUARTER).iterdir():
+        if hashlib.sha256(file.read_bytes()).hexdigest() == victim.name:
+            original = file
+    victim.chmod(0o640)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    published = next((p.releases / "v001" / "data").glob("*.csv"))
+    published.chmod(0o644)
+    published.write_bytes(published.read_bytes() + b"x")
+    report = doctor.run(p)
+    assert not report.healthy
+    text = " ".join(f"{f.check} {f.state} {f.detail}" for f in report.findings)
+    assert "råarkiv FEL 1 filer stämmer inte" in text and "årgångar FEL v001" in text
+    sub = next(s for s in Register(p).list() if s.sha256 == victim.name)
+    ingest_bytes(original.read_bytes(), original_name=original.name, period=QUARTER, kommunkod=sub.kommunkod,
+                 source="upload", paths=p)
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == victim.name
+
+
+def test_staged_file_lost_is_repaired_by_doctor(tmp_path, generated, reference):
+    from pipeline import doctor
+    from pipeline.staged.accepted import file_for
+
+    p = _install(tmp_path / "inst", generated)
+    assert _load(p).returncode == 0
+    file_for(p, QUARTER, "0180").unlink()
+    (p.releases / "index.json").unlink()
+    report = doctor.run(p, repair=True)
+    states = {f.check: f.state for f in report.findings}
+    assert states["stagade filer"] == doctor.FIXED and states["årgångar"] == doctor.FIXED
+    assert doctor.run(p).healthy and file_for(p, QUARTER, "0180").exists()
