@@ -42,4 +42,5 @@ def published_release(context: dg.AssetExecutionContext, config: PublishConfig) 
         "published_values": outcome.published, "suppressed_values": outcome.suppressed,
         "missing_values": outcome.missing,
         **{f"changes_{kind}": n for kind, n in outcome.change_counts.items()},
+        "information_loss": dg.MetadataValue.json(outcome.information_loss),
     })

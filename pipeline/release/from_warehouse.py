@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary
+from pipeline.keyfigures.disclosure import TABLE_DESIGN_SV, apply_disclosure, suppression_summary
 from pipeline.raw.register import Register
 from pipeline.release import publish
 from pipeline.release.cells import history_cells
@@ -27,6 +27,7 @@ class PublishOutcome:
     missing: int = 0
     periods: list[str] = field(default_factory=list)
     change_counts: dict[str, int] = field(default_factory=dict)
+    information_loss: dict = field(default_factory=dict)
 
 
 def read_key_figures(paths: Paths) -> pd.DataFrame:
@@ -82,7 +83,7 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
     loss = suppression_summary(disclosed)
     result = publish.publish_vintage(
         disclosed, paths=paths, submissions=used, closed_years=register.closed_years(),
-        reason={"text": text, "submissions": changed_subs}, information_loss=loss,
+        reason={"text": text, "submissions": changed_subs}, information_loss=loss, design=TABLE_DESIGN_SV,
     )
     status = disclosed["status"]
     counts = result.changes.counts() if result.changes else {}
@@ -92,5 +93,5 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
         message = f"Inga publicerade värden ändrades: ingen ny årgång (aktuell är {result.vintage})."
     return PublishOutcome(result.path, result.vintage, result.changed, message,
                           int((status == "").sum()), int((status == "..").sum()), int((status == "-").sum()),
-                          sorted(disclosed["period"].astype(str).unique()), counts)
+                          sorted(disclosed["period"].astype(str).unique()), counts, loss)
 
