@@ -150,9 +150,9 @@ def _check_releases(p: Paths, report: Report, repair: bool) -> None:
     unlisted = [f for f in folders if f not in listed]
     gone = [v for v in listed if v not in folders]
     if (unlisted or gone) and repair and not problems:
-        entries = [{"vintage": f, "path": f, "created": publish.read_manifest(p.releases / f)["created"],
-                    "reason": publish.read_manifest(p.releases / f).get("reason", {}).get("text", "")}
-                   for f in folders]
+        manifests = {f: publish.read_manifest(p.releases / f) for f in folders}
+        entries = [{"vintage": f, "path": f, "created": m["created"], "reason": m.get("reason", {}).get("text", "")}
+                   for f, m in manifests.items()]
         tmp = p.releases / ".index-doctor.tmp"
         tmp.write_text(json.dumps({"vintages": entries}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         tmp.replace(p.releases / publish.INDEX)

@@ -97,6 +97,15 @@ def current_vintage(paths: Paths) -> Path | None:
     return paths.releases / entries[-1]["path"] if entries else None
 
 
+def created_by(entries: list[dict[str, Any]], as_of: str) -> list[dict[str, Any]]:
+    """The index entries created at or before ``as_of`` (a date means the end of that day, UTC); the one
+    rule for "as of" shared by the API and ``sukf pull``."""
+    limit = datetime.fromisoformat(as_of if "T" in as_of else f"{as_of}T23:59:59+00:00")
+    if limit.tzinfo is None:
+        limit = limit.replace(tzinfo=UTC)
+    return [e for e in entries if datetime.fromisoformat(e["created"]) <= limit]
+
+
 def resolve(paths: Paths, release: str | None = None, as_of: str | None = None) -> dict[str, Any] | None:
     """The index entry for ``release`` (``vNNN``), else the newest created at or before ``as_of``
     (a date means the end of that day, UTC), else the current one. None when there is none."""
@@ -104,11 +113,7 @@ def resolve(paths: Paths, release: str | None = None, as_of: str | None = None) 
     if release and release != "latest":
         return next((e for e in entries if e["vintage"] == release), None)
     if as_of:
-        limit = as_of if "T" in as_of else f"{as_of}T23:59:59+00:00"
-        limit_dt = datetime.fromisoformat(limit)
-        if limit_dt.tzinfo is None:
-            limit_dt = limit_dt.replace(tzinfo=UTC)
-        entries = [e for e in entries if datetime.fromisoformat(e["created"]) <= limit_dt]
+        entries = created_by(entries, as_of)
     return entries[-1] if entries else None
 
 

@@ -248,8 +248,12 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
     listing.raise_for_status()
     entries = listing.json()["vintages"]
     if as_of:
-        limit = as_of if "T" in as_of else f"{as_of}T23:59:59+00:00"
-        entries = [e for e in entries if e["created"] <= limit]
+        from pipeline.release.publish import created_by
+
+        try:
+            entries = created_by(entries, as_of)
+        except ValueError:
+            raise ClientError("--as-of ska vara ÅÅÅÅ-MM-DD eller en ISO-tidpunkt.") from None
     if not entries:
         raise ClientError("Ingen årgång är publicerad" + (f" {as_of}." if as_of else "."))
     match = entries[-1] if release == "latest" else next((e for e in entries if e["vintage"] == release), None)
