@@ -37,7 +37,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -112,9 +112,20 @@ class ReleaseStore:
         self._periods: OrderedDict[str, list[dict]] = OrderedDict()
         self._changes: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
+        self._index: list[dict] = []
+        self._index_key: tuple[int, int, int] | None = None
 
     def index(self) -> list[dict]:
-        return publish.list_vintages(self.paths)
+        """The vintage index, re-read only when the file changed (the publisher replaces it atomically, so a
+        new vintage is a new inode): every request asks, and must not parse the file each time."""
+        try:
+            stat = (self.paths.releases / publish.INDEX).stat()
+        except FileNotFoundError:
+            return []
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key != self._index_key:
+            self._index, self._index_key = publish.list_vintages(self.paths), key
+        return self._index
 
     def folder(self, vintage: str) -> Path:
         """The vintage folder, refusing anything that is not a listed vintage (no traversal)."""
@@ -125,19 +136,23 @@ class ReleaseStore:
         return self.root / vintage
 
     def entry(self, spec: str | None, as_of: str | None = None) -> dict:
-        if not self.index():
+        entries = self.index()
+        if not entries:
             raise ApiError(404, "Ingen årgång är publicerad än.")
         if spec and spec != "latest":
             self.folder(spec)
         if as_of:
             try:
-                datetime.fromisoformat(as_of)
+                earlier = publish.created_by(entries, as_of)
             except ValueError:
                 raise ApiError(400, "as_of ska vara ÅÅÅÅ-MM-DD eller en ISO-tidpunkt.") from None
-        entry = publish.resolve(self.paths, spec, as_of)
-        if entry is None:
-            raise ApiError(404, f"Ingen årgång var publicerad {as_of}.")
-        return entry
+        if spec and spec != "latest":
+            return next(e for e in entries if e["vintage"] == spec)
+        if as_of:
+            if not earlier:
+                raise ApiError(404, f"Ingen årgång var publicerad {as_of}.")
+            return earlier[-1]
+        return entries[-1]
 
     def get(self, spec: str | None, as_of: str | None = None) -> LoadedRelease:
         entry = self.entry(spec, as_of)
