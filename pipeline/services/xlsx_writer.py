@@ -111,7 +111,9 @@ def workbook(rows: Iterable[Sequence[object]], *, sheet: str = "Tabell",
         for name, text in (("[Content_Types].xml", _CONTENT_TYPES), ("_rels/.rels", _ROOT_RELS),
                            ("xl/workbook.xml", book_xml), ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
                            ("xl/styles.xml", _STYLES), ("xl/worksheets/sheet1.xml", sheet_xml)):
-            archive.writestr(name, text.encode("utf-8"))
+            # a fixed time stamp: the same table is the same bytes (replayable, comparable)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0)), text.encode("utf-8"),
+                             compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
