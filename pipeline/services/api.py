@@ -91,7 +91,7 @@ class LoadedRelease:
     kpis: list[dict]
     municipalities: list[dict]
     data: list[dict]  # yearly entries first, then quarterly; each Kolada-shaped
-    raw: list[bytes] = field(default_factory=list)  # data[i] as JSON, encoded once
+    raw: list[bytes | None] = field(default_factory=list)  # data[i] as JSON, encoded once (see entry_json)
     sha: str = ""  # sha256 of manifest.json: names this exact content (the answer cache's key)
     periods: dict[str, str] = field(default_factory=dict)  # manifest: period -> "final" | "preliminary"
     by_kpi: dict[str, list[int]] = field(default_factory=dict)
@@ -104,6 +104,18 @@ class LoadedRelease:
     @property
     def created_date(self) -> date:
         return date.fromisoformat(self.created[:10]) if self.created else date.min
+
+    def entry_json(self, i: int) -> bytes:
+        """``data[i]`` as JSON bytes, encoded on first use (the warm-up encodes the current vintage in the
+        background, so loading — what the first request after a start waits for — is parsing only)."""
+        encoded = self.raw[i]
+        if encoded is None:
+            encoded = self.raw[i] = orjson.dumps(self.data[i])
+        return encoded
+
+    def encode_all(self) -> None:
+        for i in range(len(self.raw)):
+            self.entry_json(i)
 
     def _changes(self) -> tuple[dict, dict]:
         # Only the from_date feed needs this, and it means reading every earlier vintage's changes.csv:
@@ -141,7 +153,7 @@ class ReleaseStore:
         self.paths = paths
         self.root = paths.releases.resolve()
         self._cache: OrderedDict[str, LoadedRelease] = OrderedDict()
-        self._periods: OrderedDict[str, tuple[list[dict], list[bytes]]] = OrderedDict()
+        self._periods: OrderedDict[str, list[dict]] = OrderedDict()
         self._changes: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
         self._index: list[dict] = []
@@ -215,10 +227,9 @@ class ReleaseStore:
             return None
         return self._cache.get(key)
 
-    def _period(self, folder: Path, name: str, sha: str) -> tuple[list[dict], list[bytes]]:
+    def _period(self, folder: Path, name: str, sha: str) -> list[dict]:
         if sha not in self._periods:
-            items = _values(orjson.loads((folder / name).read_bytes()))
-            self._periods[sha] = items, [orjson.dumps(item) for item in items]
+            self._periods[sha] = _values(orjson.loads((folder / name).read_bytes()))
             while len(self._periods) > CACHED_PERIODS:
                 self._periods.popitem(last=False)
         self._periods.move_to_end(sha)
@@ -236,16 +247,11 @@ class ReleaseStore:
         names = sorted(n for n in manifest["files"] if n.startswith(publish.DATA_DIR + "/") and n.endswith(".json"))
         years = [n for n in names if "Q" not in n]
         quarters = [n for n in names if "Q" in n]
-        data: list[dict] = []
-        raw: list[bytes] = []
-        for name in years + quarters:
-            items, encoded = self._period(folder, name, manifest["files"][name]["sha256"])
-            data += items
-            raw += encoded
+        data = [item for n in years + quarters for item in self._period(folder, n, manifest["files"][n]["sha256"])]
         earlier = list(self.index())
         upto = next((i for i, e in enumerate(earlier) if e["vintage"] == entry["vintage"]), len(earlier) - 1)
         release = LoadedRelease(entry["vintage"], str(entry.get("created") or manifest.get("created", "")),
-                                _values(read("kpi.json")), _values(read("municipality.json")), data, raw,
+                                _values(read("kpi.json")), _values(read("municipality.json")), data, [None] * len(data),
                                 sha=hashlib.sha256(manifest_bytes).hexdigest(),
                                 periods=dict(manifest.get("periods") or {}),
                                 history=lambda: self._history_of(earlier[:upto + 1]))
@@ -276,14 +282,13 @@ class ReleaseStore:
         return self._changes[vintage]
 
     def warm(self) -> None:
-        """Parse the current vintage in the background so the first visitor does not wait, and import the
-        Excel writer a download needs (a third of a second, once)."""
+        """Parse the current vintage in the background so the first visitor does not wait, then encode its
+        entries as JSON."""
         def load() -> None:
             try:
-                self.get(None)
+                self.get(None).encode_all()
             except (ApiError, OSError, ValueError):
                 pass
-            import openpyxl  # noqa: F401
         threading.Thread(target=load, daemon=True, name="release-warmup").start()
 
 
@@ -330,9 +335,9 @@ def _paging(request: Request) -> tuple[int, int]:
     return page, per_page
 
 
-def _paginate(request: Request, items: list, raw: list[bytes] | None = None) -> Response:
-    """Kolada's envelope around one page of ``items``. An int item is an index into ``raw`` (a data entry
-    encoded once at load), anything else is encoded here; the bytes are those of
+def _paginate(request: Request, items: list, release: LoadedRelease | None = None) -> Response:
+    """Kolada's envelope around one page of ``items``. An int item is the index of a data entry of
+    ``release`` (encoded once), anything else is encoded here; the bytes are those of
     ``{"values": [...], "count": n, "next_url": ..., "previous_url": ...}``."""
     page, per_page = _paging(request)
     start = (page - 1) * per_page
@@ -341,7 +346,7 @@ def _paginate(request: Request, items: list, raw: list[bytes] | None = None) -> 
                 if start + per_page < len(items) else None)
     previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
                     if page > 1 and items else None)
-    values = b",".join(raw[x] if type(x) is int else orjson.dumps(x) for x in chunk)
+    values = b",".join(release.entry_json(x) if type(x) is int else orjson.dumps(x) for x in chunk)
     body = b"".join((b'{"values":[', values, b'],"count":', str(len(chunk)).encode(), b',"next_url":',
                      orjson.dumps(next_url), b',"previous_url":', orjson.dumps(previous_url), b"}"))
     return Response(body, media_type="application/json")
@@ -390,7 +395,7 @@ def _candidates(release: LoadedRelease, *, kpis: list[str] | None, munis: list[s
 
 def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | None,
                  munis: list[str] | None, periods: set | None) -> list[int | dict]:
-    """The matching entries: an int is ``release.data[i]`` unchanged (``release.raw[i]`` is its JSON),
+    """The matching entries: an int is ``release.data[i]`` unchanged (``release.entry_json(i)``),
     a dict an entry cut down to the values the change feed asked for, or a withdrawal."""
     if kpis is None and munis is None and periods is None:
         raise ApiError(400, "Ange minst ett av kpi, municipality eller year.")
@@ -531,7 +536,7 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
             group = municipality_groups()[gid]
             members = _select_data(release, request, kpis=kpis, munis=list(group.member_ids), periods=periods)
             items += group_entries(group, (release.data[x] if type(x) is int else x for x in members))
-        return _paginate(request, items, release.raw)
+        return _paginate(request, items, release)
 
     def municipality_group(request: Request) -> Response:
         ids = _ids(request.path_params.get("ids"))
