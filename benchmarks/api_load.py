@@ -361,6 +361,7 @@ def start_server(data: Path, port: int, log: Path) -> tuple[subprocess.Popen, fl
         except OSError:
             time.sleep(0.005)
     listening = time.perf_counter() - t0
+    sock.settimeout(60)
     t = time.perf_counter()
     sock.sendall(b"GET /v3/data/kpi/SUKF01/year/2025 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     chunks = []
@@ -407,8 +408,8 @@ def main() -> int:
     port = free_port()
     load_before = os.getloadavg()
     proc, listening, first = start_server(data, port, work / "server.log")
-    print(f"server        listening {listening:.2f} s after start; first request (/v3/data/kpi/SUKF01/year/2025) "
-          f"{first:.1f} ms")
+    print(f"server        pid {proc.pid} listening {listening:.2f} s after start; first request "
+          f"(/v3/data/kpi/SUKF01/year/2025) {first:.1f} ms")
     try:
         # cold: the first answer of every kind, one at a time, before the load
         cold = {}
@@ -421,7 +422,11 @@ def main() -> int:
         server_cpu = proc_cpu(proc.pid) - cpu0
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     load_after = os.getloadavg()
 
     per = {kind: {**summary(ms), "errors": run["errors"].get(kind, 0), "cold_ms": cold.get(kind)}

@@ -176,11 +176,11 @@ class ReleaseStore:
         self.index()
         return self._index_key
 
-    def folder(self, vintage: str) -> Path:
+    def folder(self, vintage: str, entries: list[dict] | None = None) -> Path:
         """The vintage folder, refusing anything that is not a listed vintage (no traversal)."""
         if not publish.VINTAGE.match(vintage or ""):
             raise ApiError(400, "Ogiltig årgång: använd vNNN, t.ex. v003.")
-        if not any(e["vintage"] == vintage for e in self.index()):
+        if not any(e["vintage"] == vintage for e in (self.index() if entries is None else entries)):
             raise ApiError(404, f"Årgången {vintage} finns inte.")
         return self.root / vintage
 
@@ -189,7 +189,7 @@ class ReleaseStore:
         if not entries:
             raise ApiError(404, "Ingen årgång är publicerad än.")
         if spec and spec != "latest":
-            self.folder(spec)
+            self.folder(spec, entries)  # one look at the index per question: a stat() is not free under load
         if as_of:
             try:
                 earlier = publish.created_by(entries, as_of)
@@ -236,7 +236,7 @@ class ReleaseStore:
         return self._periods[sha]
 
     def _load(self, entry: dict) -> LoadedRelease:
-        folder = self.folder(entry["vintage"])
+        folder = self.root / entry["vintage"]  # a listed vintage (entry comes from the index)
         manifest_bytes = (folder / publish.MANIFEST).read_bytes()
         manifest = orjson.loads(manifest_bytes)
 
