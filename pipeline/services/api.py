@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +61,7 @@ from pipeline.services.answers import AnswerCache
 from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
+log = logging.getLogger("sukf.api")
 MAX_PER_PAGE = 5000
 CACHED_RELEASES = 4  # assembled vintages kept in memory (least recently used dropped first)
 CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in memory
@@ -106,16 +109,12 @@ class LoadedRelease:
         return date.fromisoformat(self.created[:10]) if self.created else date.min
 
     def entry_json(self, i: int) -> bytes:
-        """``data[i]`` as JSON bytes, encoded on first use (the warm-up encodes the current vintage in the
-        background, so loading — what the first request after a start waits for — is parsing only)."""
+        """``data[i]`` as JSON bytes, encoded on first use: loading a vintage is parsing only, and each
+        answer pays for encoding just the entries it holds, once."""
         encoded = self.raw[i]
         if encoded is None:
             encoded = self.raw[i] = orjson.dumps(self.data[i])
         return encoded
-
-    def encode_all(self) -> None:
-        for i in range(len(self.raw)):
-            self.entry_json(i)
 
     def _changes(self) -> tuple[dict, dict]:
         # Only the from_date feed needs this, and it means reading every earlier vintage's changes.csv:
@@ -281,15 +280,19 @@ class ReleaseStore:
             self._changes[vintage] = notes.read_changes(file.read_bytes()) if file.is_file() else []
         return self._changes[vintage]
 
-    def warm(self) -> None:
-        """Parse the current vintage in the background so the first visitor does not wait, then encode its
-        entries as JSON."""
-        def load() -> None:
-            try:
-                self.get(None).encode_all()
-            except (ApiError, OSError, ValueError):
-                pass
-        threading.Thread(target=load, daemon=True, name="release-warmup").start()
+    def preload(self) -> None:
+        """Parse the current vintage now. ``sukf serve`` calls this at startup, before the port opens
+        (uvicorn runs the lifespan first), so the first request after a start never waits for parsing —
+        only for encoding the entries it answers. A missing or broken release is logged, not fatal: the
+        API then answers what it can (404 until something is published)."""
+        start = time.perf_counter()
+        try:
+            release = self.get(None)
+        except (ApiError, OSError, ValueError) as exc:
+            log.warning("read API: no vintage preloaded (%s)", getattr(exc, "message", type(exc).__name__))
+            return
+        log.info("read API: vintage %s (%d entries) loaded in %.2f s", release.vintage, len(release.data),
+                 time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------
