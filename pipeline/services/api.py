@@ -1,7 +1,11 @@
 """Kolada v3-compatible read API over the published vintages (the public door).
 
 Only ``releases/`` is ever read here — never restricted storage. Vintages are immutable, so each
-period file is parsed once and kept in memory. Paths and answers follow Kolada v3 so existing clients
+period file is parsed once and kept in memory (indexed by KPI, municipality and period), each entry is
+encoded as JSON once, and each finished answer is kept as bytes under the vintage's manifest sha256 + URL
+(``answers.py``): a repeated question is a lookup on the event loop. ``benchmarks/api_load.py`` measures it.
+
+Paths and answers follow Kolada v3 so existing clients
 (koladapy, R's rKolada, people's scripts) work by changing the base URL:
 
 * ``/v3/kpi[/{ids}]``, ``/v3/municipality[/{ids}]`` (``title``, ``region_type``/``type`` = K|L),
