@@ -289,13 +289,15 @@ class ReleaseStore:
         return self._changes[vintage]
 
     def preload(self) -> None:
-        """Parse the current vintage now. ``sukf serve`` calls this at startup, before the port opens
-        (uvicorn runs the lifespan first), so the first request after a start never waits for parsing —
-        only for encoding the entries it answers. A missing or broken release is logged, not fatal: the
-        API then answers what it can (404 until something is published)."""
+        """Parse the current vintage and encode its entries now. ``sukf serve`` calls this at startup, before
+        the port opens (uvicorn runs the lifespan first), so neither the first request after a start nor
+        the first seconds of traffic pay for it. A missing or broken release is logged, not fatal: the API
+        then answers what it can (404 until something is published)."""
         start = time.perf_counter()
         try:
             release = self.get(None)
+            for i in range(len(release.data)):
+                release.entry_json(i)
         except (ApiError, OSError, ValueError) as exc:
             log.warning("read API: no vintage preloaded (%s)", getattr(exc, "message", type(exc).__name__))
             return
