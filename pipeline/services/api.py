@@ -130,10 +130,6 @@ class LoadedRelease:
         return self._history
 
     @property
-    def has_history(self) -> bool:
-        return self._history is not None
-
-    @property
     def changed(self) -> dict[tuple, str]:
         """(kpi, muni, period, gender) -> created of the vintage that last changed that value."""
         return self._changes()[0]
@@ -483,17 +479,16 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
     store = store or ReleaseStore(paths)
     answers = answers if answers is not None else AnswerCache()
 
-    def endpoint(func, scope: str = "release", light: bool = False):
+    def endpoint(func, scope: str = "release"):
         """One route. ``scope`` says what its answer is a function of, besides the URL: ``release`` — the
         vintage asked for (``func(request, release)``); ``index`` — the list of vintages; ``code`` —
         nothing that changes while the process runs.
 
-        A repeated question is answered from ``answers`` on the event loop. A ``light`` question (filtering
-        a vintage already in memory through its indexes: a millisecond or two) is computed on the loop too:
-        in a worker thread it would hold the GIL just as long and add two thread switches. Anything that
-        reads files or may take long — loading a vintage, the change feed's first history, downloads —
-        runs in the thread pool, so it never blocks the loop and with it every other request (uploads
-        included)."""
+        A repeated question is answered from ``answers`` on the event loop; anything else — reading a
+        vintage, filtering, encoding — runs in the thread pool, so it never blocks the loop and with it
+        every other request (uploads included). Measured (benchmarks/api_load.py): computing the small
+        questions on the loop instead saves ~10 % CPU but gave worse tails (p99 115–330 ms against
+        95–171 ms at 200 req/s on the shared machine), so every computation stays in the pool."""
         def key(request: Request, release: LoadedRelease | None) -> tuple | None:
             if scope == "release":
                 return None if release is None else (release.sha, str(request.url))
@@ -501,13 +496,13 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
                 return (store.index_key(), str(request.url))
             return ("code", str(request.url))
 
-        def compute(request: Request, release: LoadedRelease | None = None) -> Response:
+        def compute(request: Request) -> Response:
             try:
                 if scope != "release":
                     k = key(request, None)
                     response = func(request)
                 else:
-                    release = release or _release(request, store)
+                    release = _release(request, store)
                     k = key(request, release)
                     response = func(request, release)
             except ApiError as err:
@@ -522,8 +517,6 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
             hit = answers.get(k) if k is not None else None
             if hit is not None:
                 return hit.response()
-            if light and known is not None and (known.has_history or "from_date" not in request.query_params):
-                return compute(request, known)
             return await run_in_threadpool(compute, request)
         return handler
 
@@ -699,20 +692,20 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
                 "/v3/oudata/kpi/{kpi}/year/{year}", "/v3/oudata/kpi/{kpi}/ou/{ou}",
                 "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}", "/v3/oudata/ou/{ou}/year/{year}"]
     return [
-        Route("/v3/kpi", e(kpi, light=True)), Route("/v3/kpi/", e(kpi, light=True)),
-        Route("/v3/kpi/{ids}", e(kpi, light=True)),
-        Route("/v3/municipality", e(municipality, light=True)), Route("/v3/municipality/", e(municipality, light=True)),
-        Route("/v3/municipality/{ids}", e(municipality, light=True)),
-        *[Route(path, e(data, light=True)) for path in data_paths],
+        Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)),
+        Route("/v3/kpi/{ids}", e(kpi)),
+        Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
+        Route("/v3/municipality/{ids}", e(municipality)),
+        *[Route(path, e(data)) for path in data_paths],
         Route("/v3/municipality_groups", e(municipality_group, "code")),
         Route("/v3/municipality_groups/", e(municipality_group, "code")),
         Route("/v3/municipality_groups/{ids}", e(municipality_group, "code")),
-        Route("/v3/kpi_groups", e(kpi_group, light=True)), Route("/v3/kpi_groups/", e(kpi_group, light=True)),
-        Route("/v3/kpi_groups/{ids}", e(kpi_group, light=True)),
+        Route("/v3/kpi_groups", e(kpi_group)), Route("/v3/kpi_groups/", e(kpi_group)),
+        Route("/v3/kpi_groups/{ids}", e(kpi_group)),
         *[Route(path, e(organisational_units, "code")) for path in ou_paths],
         Route("/v3/openapi.json", e(openapi, "code")),
         Route("/meta/kpis.json", e(kpi_meta, "code")),
-        Route("/meta/release.json", e(release_meta, light=True)),
+        Route("/meta/release.json", e(release_meta)),
         Route("/download/{table}.{fmt}", e(download)),
         Route("/releases", e(releases, "index")),
         Route("/releases/{vintage}/{file:path}", e(release_file, "index")),
