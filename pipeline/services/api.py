@@ -222,8 +222,9 @@ class ReleaseStore:
             return self._cache[key]
 
     def loaded(self, spec: str | None, as_of: str | None = None) -> LoadedRelease | None:
-        """The vintage asked for if it is already in memory, else None — never reads a file, so the event
-        loop may call it (an answer-cache hit must not wait for anything)."""
+        """The vintage asked for if it is already in memory, else None. Never parses a vintage (at most it
+        stats the small index file and re-reads it when a new vintage was announced), so the event loop
+        may call it: an answer-cache hit must not wait for a load."""
         try:
             key = self.entry(spec, as_of)["vintage"]
         except ApiError:
