@@ -18,6 +18,8 @@ What it does, in order:
    that upload latency with the same uploads on an idle server: a read must never stall the upload door.
 5. Prints per-endpoint p50/p95/p99/max, achieved rate, errors, the generator's own lag and CPU, the
    server's CPU per request, the load average, and writes a JSON record to ``benchmarks/records/``.
+   The first ``--warmup`` seconds (default 5: empty answer cache, thread pool still growing) run at the
+   same rate but are reported on their own line; the per-endpoint figures are the steady state after.
 
 The machine may be shared: the load average before and after is printed and recorded with the numbers.
 """
@@ -385,7 +387,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="reuse this data folder (built here if it has no release)")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of the same load first, reported apart (cold caches, thread pool growing)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--upload-every", type=float, default=1.0, help="seconds between uploads during load")
     parser.add_argument("--no-upload", action="store_true")
@@ -418,7 +422,8 @@ def main() -> int:
             cold[kind] = round(dt * 1000, 1)
         idle = asyncio.run(idle_uploads(port, token, uploads, 5)) if uploads else []
         cpu0 = proc_cpu(proc.pid)
-        run = asyncio.run(open_loop(port, mix, args.rate, args.seconds, token, uploads, args.upload_every))
+        run = asyncio.run(open_loop(port, mix, args.rate, args.warmup + args.seconds, token, uploads,
+                                    args.upload_every))
         server_cpu = proc_cpu(proc.pid) - cpu0
     finally:
         proc.terminate()
@@ -429,20 +434,36 @@ def main() -> int:
             proc.wait()
     load_after = os.getloadavg()
 
-    per = {kind: {**summary(ms), "errors": run["errors"].get(kind, 0), "cold_ms": cold.get(kind)}
-           for kind, ms in sorted(run["results"].items())}
-    every = [x for ms in run["results"].values() for x in ms]
-    total = {**summary(every), "errors": sum(run["errors"].values())}
+    # steady state = requests due after the warm-up; the warm-up's own numbers are printed too
+    steady: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    warm = []
+    for due, kind, ms, status in run["timeline"]:
+        if due < args.warmup:
+            warm.append(ms)
+            continue
+        steady.setdefault(kind, []).append(ms)
+        errors[kind] = errors.get(kind, 0) + (status >= 400)
+    per = {kind: {**summary(ms), "errors": errors.get(kind, 0), "cold_ms": cold.get(kind)}
+           for kind, ms in sorted(steady.items())}
+    every = [x for ms in steady.values() for x in ms]
+    total = {**summary(every), "errors": sum(errors.values())}
+    warmup = summary(warm)
     achieved = run["done"] / run["elapsed"]
     print(f"load          {run['done']} requests in {run['elapsed']:.1f} s = {achieved:.1f} req/s "
           f"(target {args.rate:.0f}); errors {total['errors']} {run['error_statuses'] or ''}; "
           f"{run['connections']} connections opened")
+    print(f"per endpoint, requests due after the {args.warmup:.0f} s warm-up:")
     print(f"{'endpoint':<26}{'n':>6}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'cold':>8}{'err':>5}   (ms)")
     for kind, s in per.items():
         print(f"{kind:<26}{s['n']:>6}{s['p50']:>8.1f}{s['p95']:>8.1f}{s['p99']:>8.1f}{s['max']:>8.1f}"
               f"{s['cold_ms']:>8.1f}{s['errors']:>5}")
-    print(f"{'ALL':<26}{total['n']:>6}{total['p50']:>8.1f}{total['p95']:>8.1f}{total['p99']:>8.1f}"
+    print(f"{'ALL (steady)':<26}{total['n']:>6}{total['p50']:>8.1f}{total['p95']:>8.1f}{total['p99']:>8.1f}"
           f"{total['max']:>8.1f}{'':>8}{total['errors']:>5}")
+    if warm:
+        label = f"warm-up (first {args.warmup:.0f} s)"
+        print(f"{label:<26}{warmup['n']:>6}{warmup['p50']:>8.1f}{warmup['p95']:>8.1f}{warmup['p99']:>8.1f}"
+              f"{warmup['max']:>8.1f}")
     lag = summary(run["lags"])
     print(f"generator     send lag p50 {lag['p50']:.2f} / p99 {lag['p99']:.2f} / max {lag['max']:.1f} ms; "
           f"CPU {run['generator_cpu_s']:.1f} s = {run['generator_cpu_s'] / max(run['done'], 1) * 1e6:.0f} µs/request")
@@ -462,6 +483,7 @@ def main() -> int:
         "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                      text=True).stdout.strip(),
         "rate_target": args.rate, "rate_achieved": round(achieved, 1), "seconds": args.seconds,
+        "warmup_s": args.warmup, "warmup": warmup,
         "server_listening_s": round(listening, 2), "first_request_ms": round(first, 1),
         "endpoints": per, "all": total, "generator": {**lag, "cpu_s": round(run["generator_cpu_s"], 2)},
         "server_cpu_s": round(server_cpu, 2),
