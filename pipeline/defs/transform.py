@@ -139,5 +139,10 @@ def with_test_results(context: dg.AssetExecutionContext, events: Iterable) -> It
 def key_figure_models(context: dg.AssetExecutionContext, dbt: SukfDbtCli, data: DataFolder):
     """Build and test every dbt model over the whole national dataset."""
     faults.point("transform.before_dbt")
-    with writer_lock(data.paths(), "dbt build (nyckeltal)"):
-        yield from with_test_results(context, dbt.cli(["build"], context=context).stream())
+    p = data.paths()
+    with writer_lock(p, "dbt build (nyckeltal)"):
+        # One target folder per installation (not one per run): dbt's partial-parse state depends on the
+        # warehouse path in the profile, so it is only reusable by the next build of the same installation
+        # (a full parse costs seconds). The writer lock makes the builds of one installation sequential.
+        build = dbt.cli(["build"], context=context, target_path=p.dbt_target)
+        yield from with_test_results(context, build.stream())
