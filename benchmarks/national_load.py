@@ -288,9 +288,13 @@ def main() -> int:
     args = parser.parse_args()
     RECORDS.mkdir(exist_ok=True)
     at = datetime.now(UTC)
+    out = RECORDS / f"national_load-{'history' if args.history else 'national'}-{at.strftime('%Y%m%dT%H%M%SZ')}.json"
     if args.history:
-        runs = [history(args, int(n)) for n in args.history.split(",")]
-        record = {"benchmark": "national_load", "mode": "history", "runs": runs}
+        runs = []
+        record = {"benchmark": "national_load", "mode": "history", "runs": runs, "at": at.isoformat(timespec="seconds")}
+        for n in args.history.split(","):  # the record is rewritten after each N: a long run leaves its part
+            runs.append(history(args, int(n)))
+            out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         if len(runs) > 1:
             ratio = runs[-1]["load_cpu_s"] / runs[0]["load_cpu_s"]
             record["ratio_last_to_first"] = round(ratio, 3)
@@ -300,7 +304,6 @@ def main() -> int:
     else:
         record = {"benchmark": "national_load", **national(args)}
     record["at"] = at.isoformat(timespec="seconds")
-    out = RECORDS / f"national_load-{record['mode']}-{at.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"record: {out}")
     return 0
