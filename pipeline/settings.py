@@ -62,6 +62,11 @@ class Paths:
         return self.restricted / "warehouse.duckdb"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder for this installation's builds (compiled SQL, run results, partial-parse state)."""
+        return self.restricted / "dbt_target"
+
+    @property
     def reference(self) -> Path:
         """Coordinator-supplied inputs, e.g. ``population_18plus.csv``."""
         return self.root / "reference"

@@ -30,10 +30,10 @@ def land(sukf_paths, files):
         shutil.copyfile(file, target)
 
 
-def run(period):
+def run(period, instance=None):
     from pipeline.defs.load import run_quarter
 
-    return run_quarter(period, instance=dg.DagsterInstance.ephemeral())
+    return run_quarter(period, instance=instance or dg.DagsterInstance.ephemeral())
 
 
 def test_definitions_load():
@@ -49,14 +49,31 @@ def test_definitions_load():
     assert {"ge_submission_errors", "ge_submission_warnings", "no_rejected_submissions"} <= check_names
 
 
-def test_sensor_requests_a_run_per_quarter_with_new_files(sukf_paths, tmp_path):
+def _evaluate_sensor(sukf_paths):
     from pipeline.defs.definitions import defs
+    from pipeline.defs.resources import DataFolder
+
+    sensor = defs.resolve_sensor_def("submission_sensor")
+    context = dg.build_sensor_context(resources={"data": DataFolder(root=str(sukf_paths.root))},
+                                      definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def test_sensor_requests_a_run_per_quarter_with_new_files(sukf_paths, tmp_path):
+    assert not _evaluate_sensor(sukf_paths).run_requests  # nothing landed: skip, and say why
+    assert _evaluate_sensor(sukf_paths).skip_message == "inga nya filer"
 
     land(sukf_paths, write_submissions(tmp_path / "gen", ["2025Q2", "2025Q3"], kommuner=SMALL[:2], seed=3))
-    sensor = defs.resolve_sensor_def("submission_sensor")
-    requests = list(sensor(dg.build_sensor_context()))
+    requests = _evaluate_sensor(sukf_paths).run_requests
     assert sorted(r.partition_key for r in requests) == ["2025Q2", "2025Q3"]
     assert len({r.run_key for r in requests}) == 2
+    # the same batch on the next tick gives the same run keys, so Dagster starts each batch only once
+    assert {r.run_key for r in _evaluate_sensor(sukf_paths).run_requests} == {r.run_key for r in requests}
+    # one more file in 2025Q3 is a new batch for that quarter only
+    land(sukf_paths, write_submissions(tmp_path / "more", ["2025Q3"], kommuner=SMALL[2:3], seed=3))
+    again = {r.partition_key: r.run_key for r in _evaluate_sensor(sukf_paths).run_requests}
+    before = {r.partition_key: r.run_key for r in requests}
+    assert again["2025Q2"] == before["2025Q2"] and again["2025Q3"] != before["2025Q3"]
 
 
 @pytest.mark.slow
@@ -171,8 +188,13 @@ def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys
     row[header.index("lokal_01")] = "ring 19121212-1212 efter lunch"
     victim.write_text("\n".join([text[0], ";".join(row), *text[2:]]) + "\n", encoding="utf-8")
     land(sukf_paths, files)
-    result = run("2025Q3")
+    instance = dg.DagsterInstance.ephemeral()
+    result = run("2025Q3", instance)
     assert result.success, result.failures
+    # dbt's tests ran inside `dbt build`; each model's materialization lists its tests and their status
+    mart = instance.get_latest_materialization_event(dg.AssetKey("mart_key_figures")).asset_materialization
+    assert mart.metadata["dbt_tests_passed"].value >= 10 and mart.metadata["dbt_tests_failed"].value == "-"
+    assert "assert_total_at_least_women_plus_men" in mart.metadata["dbt_tests"].value
     state = {r.kommunkod: r.state for r in result.completeness}
     assert state["0114"] == "rejected" and state["0180"] == "accepted"
     assert not file_for(sukf_paths, "2025Q3", "0114").exists()

@@ -7,8 +7,9 @@ import dagster as dg
 from pipeline.defs.intake import accepted_cases, population_18plus, raw_submissions, validated_submissions
 from pipeline.defs.partitions import quarter_partitions
 from pipeline.defs.publication import published_release
+from pipeline.defs.resources import data_folder
 from pipeline.defs.sensors import build_sensor
-from pipeline.defs.transform import dbt_resource, key_figure_models
+from pipeline.defs.transform import dbt_cli, key_figure_models
 
 intake_job = dg.define_asset_job(
     "intake",
@@ -35,5 +36,5 @@ defs = dg.Definitions(
             published_release],
     jobs=[intake_job, quarterly_load, republish],
     sensors=[build_sensor(intake_job)],
-    resources={"dbt": dbt_resource},
+    resources={"dbt": dbt_cli(), "data": data_folder()},
 )

@@ -4,9 +4,9 @@
 import dagster as dg
 
 from pipeline.defs.partitions import quarter_partitions
+from pipeline.defs.resources import DataFolder
 from pipeline.raw.completeness import completeness, summary
 from pipeline.raw.ingest import ingest_landing
-from pipeline.settings import paths
 from pipeline.staged.accepted import read_period
 from pipeline.validation.quarter import stage_period, validate_pending
 from pipeline.writer_lock import writer_lock
@@ -15,10 +15,11 @@ GROUP = "submissions"
 
 
 @dg.asset(partitions_def=quarter_partitions, group_name=GROUP, kinds={"python", "files"})
-def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def raw_submissions(context: dg.AssetExecutionContext, data: DataFolder) -> dg.MaterializeResult:
     """Move the quarter's landed files into the immutable, content-addressed archive and register them."""
-    with writer_lock(paths(), f"inläsning {context.partition_key}"):
-        received = ingest_landing(paths(), context.partition_key)
+    p = data.paths()
+    with writer_lock(p, f"inläsning {context.partition_key}"):
+        received = ingest_landing(p, context.partition_key)
     return dg.MaterializeResult(metadata={
         "new_files": len(received),
         "submissions": dg.MetadataValue.md(
@@ -35,13 +36,13 @@ def raw_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     check_specs=[dg.AssetCheckSpec("no_rejected_submissions", asset="validated_submissions",
                                    description="Warns when a municipality's file was rejected (quarantined).")],
 )
-def validated_submissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def validated_submissions(context: dg.AssetExecutionContext, data: DataFolder) -> dg.MaterializeResult:
     """Validate each received file with the GE suites and the contract rules; write its report."""
-    period = context.partition_key
-    with writer_lock(paths(), f"validering {period}"):
-        outcomes = validate_pending(paths(), period)
+    period, p = context.partition_key, data.paths()
+    with writer_lock(p, f"validering {period}"):
+        outcomes = validate_pending(p, period)
     rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == "rejected"})
-    state = summary(completeness(paths(), period))
+    state = summary(completeness(p, period))
     context.log.info(f"{period}: validated {len(outcomes)} files, {len(rejected)} rejected; {state}")
     check = dg.AssetCheckResult(
         check_name="no_rejected_submissions", passed=not rejected, severity=dg.AssetCheckSeverity.WARN,
@@ -65,25 +66,27 @@ SUITES = {"submission_errors": dg.AssetCheckSeverity.ERROR, "submission_warnings
                                                "accepted cases of the quarter.")
                  for name, severity in SUITES.items()],
 )
-def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def accepted_cases(context: dg.AssetExecutionContext, data: DataFolder) -> dg.MaterializeResult:
     """Stage the quarter's current accepted version per municipality (national columns only: dbt's source),
     then check the staged cases with Great Expectations.
 
     Staging is this asset's body, so the blocking error-suite check guards exactly the data dbt reads;
     the warning suite is reported only. The metadata says who submitted which version.
     """
-    from pipeline.validation.expectations import run_suite
+    from pipeline.validation.expectations import run_suites
 
-    period = context.partition_key
-    with writer_lock(paths(), f"stagning {period}"):
-        staging = stage_period(paths(), period)
+    period, p = context.partition_key, data.paths()
+    with writer_lock(p, f"stagning {period}"):
+        staging = stage_period(p, period)
     if staging.restaged or staging.removed:
         context.log.info(f"{period}: staged {len(staging.restaged)} municipalities anew, "
                          f"removed {len(staging.removed)} without an accepted version")
-    frame = read_period(paths(), period)
+    frame = read_period(p, period)
     checks = []
+    # Both suites in one GE validation pass: GE's fixed cost is per pass, not per expectation or row.
+    results = run_suites(list(SUITES), frame.drop(columns=["submission_id", "version"], errors="ignore"))
     for name, severity in SUITES.items():
-        result = run_suite(name, frame.drop(columns=["submission_id", "version"], errors="ignore"))
+        result = results[name]
         checks.append(dg.AssetCheckResult(
             check_name=f"ge_{name}", passed=bool(result.success), severity=severity,
             metadata={"failed_expectations": ", ".join(result.failed) or "-", "evaluated": result.evaluated},
@@ -98,7 +101,7 @@ def accepted_cases(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name=GROUP, kinds={"csv"})
-def population_18plus(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def population_18plus(context: dg.AssetExecutionContext, data: DataFolder) -> dg.MaterializeResult:
     """The coordinator-supplied population 18+ (``reference/population_18plus.csv``), all years.
 
     Rates are published as missing ("-") where a municipality's population is absent; this asset
@@ -108,7 +111,7 @@ def population_18plus(context: dg.AssetExecutionContext) -> dg.MaterializeResult
 
     from pipeline.keyfigures.population import ensure_population_file
 
-    p = paths()
+    p = data.paths()
     ensure_population_file(p)
     table = pd.read_csv(p.population_csv, dtype={"kommunkod": str})
     covered = table[table["gender"] == "T"].groupby("year")["kommunkod"].nunique()

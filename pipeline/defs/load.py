@@ -129,17 +129,14 @@ def _run_locked(job_name: str, *, partition: str | None, instance, log_level: st
         )
     out = LoadResult(partition, result.success, completeness(paths(), partition) if partition else [],
                      log_file=log_file)
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        if mat.asset_key == dg.AssetKey("published_release"):
-            meta = mat.metadata
-            out.release_path = Path(meta["path"].value) if meta["path"].value != "-" else None
-            out.vintage = None if meta["vintage"].value == "-" else str(meta["vintage"].value)
-            out.new_vintage = bool(meta["new_vintage"].value)
-            out.message = str(meta["message"].value)
-    for event in result.all_events:
-        if event.is_step_failure:
-            out.failures.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()[:500]}")
+    for mat in result.asset_materializations_for_node("published_release"):
+        meta = mat.metadata
+        out.release_path = Path(meta["path"].value) if meta["path"].value != "-" else None
+        out.vintage = None if meta["vintage"].value == "-" else str(meta["vintage"].value)
+        out.new_vintage = bool(meta["new_vintage"].value)
+        out.message = str(meta["message"].value)
+    for event in result.get_step_failure_events():
+        out.failures.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()[:500]}")
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             out.failures.append(f"check {evaluation.check_name} ({evaluation.severity.value}) failed")

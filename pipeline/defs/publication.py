@@ -1,10 +1,12 @@
 """Disclosure control and publication of the next vintage of the national dataset."""
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 
 from pipeline.defs.partitions import quarter_partitions
+from pipeline.defs.resources import DataFolder
+from pipeline.defs.transform import key_figure_models
 from pipeline.release.from_warehouse import publish_national
-from pipeline.settings import paths
 from pipeline.writer_lock import writer_lock
 
 
@@ -19,15 +21,17 @@ class PublishConfig(dg.Config):
 
 @dg.asset(
     group_name="release",
-    deps=[dg.AssetKey("mart_key_figures")],
+    deps=[get_asset_key_for_model([key_figure_models], "mart_key_figures")],
     kinds={"json", "csv"},
 )
-def published_release(context: dg.AssetExecutionContext, config: PublishConfig) -> dg.MaterializeResult:
+def published_release(context: dg.AssetExecutionContext, config: PublishConfig,
+                      data: DataFolder) -> dg.MaterializeResult:
     """Suppress small cells (primary + secondary) over the whole national dataset and publish the next
     immutable vintage if, and only if, some published value changed."""
     quarter = context.run.tags.get("dagster/partition")
-    with writer_lock(paths(), "publicering av årgång"):
-        outcome = publish_national(paths(), quarter=quarter if quarter in quarter_partitions.get_partition_keys()
+    p = data.paths()
+    with writer_lock(p, "publicering av årgång"):
+        outcome = publish_national(p, quarter=quarter if quarter in quarter_partitions.get_partition_keys()
                                    else None, allow_empty=config.allow_empty, reason=config.reason)
     context.log.info(outcome.message)
     if outcome.changed:

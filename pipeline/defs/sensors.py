@@ -5,14 +5,14 @@ import hashlib
 
 import dagster as dg
 
+from pipeline.defs.resources import DataFolder
 from pipeline.raw.ingest import landing_files
 from pipeline.raw.register import RECEIVED, Register
-from pipeline.settings import paths
+from pipeline.settings import Paths
 
 
-def pending_work() -> dict[str, list[str]]:
+def pending_work(p: Paths) -> dict[str, list[str]]:
     """Quarter -> identifiers of waiting work (landed file names, received submission ids)."""
-    p = paths()
     work: dict[str, list[str]] = {}
     for quarter, file in landing_files(p):
         stat = file.stat()
@@ -24,9 +24,9 @@ def pending_work() -> dict[str, list[str]]:
 
 def build_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-    def submission_sensor(context: dg.SensorEvaluationContext):
+    def submission_sensor(context: dg.SensorEvaluationContext, data: DataFolder):
         """Start an intake run per quarter with new files; the run key makes each batch run once."""
-        work = pending_work()
+        work = pending_work(data.paths())
         if not work:
             return dg.SkipReason("inga nya filer")
         for quarter, items in sorted(work.items()):
