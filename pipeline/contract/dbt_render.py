@@ -115,16 +115,3 @@ def render_stg_cases_yml() -> str:
     body = yaml.safe_dump({"version": 2, "models": models}, allow_unicode=True, sort_keys=False, width=110)
     return f"# {_HEADER.format(src='dictionary.py')}\n{body}"
 
-
-def write_files() -> list[str]:
-    """Write both files (used before pipeline.contract.artefacts takes over); returns the paths written."""
-    from pipeline.settings import DBT_PROJECT_DIR
-
-    targets = {
-        DBT_PROJECT_DIR / "models" / "staging" / "_generated__stg_cases.yml": render_stg_cases_yml(),
-        DBT_PROJECT_DIR / "macros" / "generated" / "kpi_catalogue.sql": render_kpi_catalogue_macro(),
-    }
-    for path, text in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return [str(p) for p in targets]

@@ -178,12 +178,6 @@ class Register:
             ).fetchall()
         return [Submission(**dict(r)) for r in rows]
 
-    def pending_periods(self) -> list[str]:
-        """Quarters with files received but not yet validated (what the sensor reacts to)."""
-        with self._connect() as con:
-            rows = con.execute("select distinct period from submissions where status = 'received' order by 1")
-            return [r[0] for r in rows]
-
     def current(self, period: str) -> dict[str, Submission]:
         """Latest *accepted* version per municipality for a quarter.
 

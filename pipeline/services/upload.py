@@ -420,13 +420,6 @@ def _form_field(body: bytes, name: str) -> str:
     return match.group(1).decode("utf-8", "replace").strip() if match else ""
 
 
-def create_upload_app(paths: Paths, **kwargs):
-    """A standalone app with only the upload routes (tests, or running the door on its own)."""
-    from starlette.applications import Starlette
-
-    return Starlette(routes=upload_routes(UploadConfig(paths, **kwargs)))
-
-
 def _page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='sv'><head><meta charset='utf-8'><title>{html.escape(title)} – "
             "SU-kvinnofrid</title><link rel='stylesheet' href='/static/style.css'></head><body>"

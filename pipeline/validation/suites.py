@@ -137,5 +137,3 @@ def render_error_suite() -> str:
 def render_warning_suite() -> str:
     return _dump(warning_suite())
 
-
-SUITES = {ERROR_SUITE: error_suite, WARNING_SUITE: warning_suite}
