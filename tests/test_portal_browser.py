@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cdp import CHROMIUM, Browser
+from chromium import CHROMIUM, Browser
 from openpyxl import load_workbook
 from oracle import key_figures
 from portal_helpers import KOMMUN, OTHER, QUARTERS, quarter_frames, rejected_bytes
