@@ -18,8 +18,8 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, simulate_cases
+from pipeline.validation.case_checks import make_issue
 from pipeline.validation.quarter import record
-from pipeline.validation.rules import make_issue
 from pipeline.validation.validate import ValidationResult
 
 

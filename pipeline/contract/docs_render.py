@@ -22,7 +22,7 @@ from pipeline.contract.dictionary import (
     Required,
 )
 from pipeline.contract.kpis import KPIS, POPULATION, Unit
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.rule_catalogue import RULES, Severity
 
 _REQUIRED = {
     Required.YES: "ja",

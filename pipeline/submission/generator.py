@@ -40,7 +40,7 @@ from pipeline.contract.dictionary import (
     municipalities,
 )
 from pipeline.contract.periods import FIRST_YEAR, LAST_YEAR, Quarter, quarter_range
-from pipeline.contract.rules import RULES
+from pipeline.contract.rule_catalogue import RULES
 from pipeline.validation.personnummer import luhn_check_digit
 
 NEW_CASES_PER_10000_YEAR = 6.0

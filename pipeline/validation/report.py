@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.contract.dictionary import BY_NAME, municipalities
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.rule_catalogue import RULES, Severity
+from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.personnummer import mask
-from pipeline.validation.rules import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.validate import ValidationResult
 
 META_KEYS = ("submission_id", "kommunkod", "period", "version", "original_name", "sha256", "received_at")

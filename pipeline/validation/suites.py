@@ -5,7 +5,7 @@
 Rendering does not import great_expectations (≈2.6 s): the JSON has the shape of GE 1.x
 ``ExpectationSuite.to_json_dict()`` and is loaded into GE only when validating.
 
-Every expectation carries ``meta.rule`` (a code of ``pipeline.contract.rules``) so a failure
+Every expectation carries ``meta.rule`` (a code of ``pipeline.contract.rule_catalogue``) so a failure
 becomes an Issue with the right rule, and ``meta.scope``: ``"file"`` for checks that only make
 sense for one submission (row count limits); the national run over all accepted cases skips them.
 """

@@ -31,11 +31,11 @@ import pandas as pd
 
 from pipeline.contract.dictionary import BY_NAME, Kind, municipality_codes
 from pipeline.contract.periods import Quarter
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.rule_catalogue import RULES, Severity
 from pipeline.submission.reading import ParsedFile, UnreadableFile, read_submission
 from pipeline.validation import expectations, rules
+from pipeline.validation.case_checks import Issue, make_issue, value_issue
 from pipeline.validation.personnummer import find_personnummer
-from pipeline.validation.rules import Issue, make_issue, value_issue
 
 log = logging.getLogger(__name__)
 
