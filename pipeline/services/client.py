@@ -23,6 +23,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from pipeline.raw.register import ACCEPTED, RECEIVED, STATUS_SV
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary", "isdeleted")
 
@@ -97,7 +99,7 @@ def wait_for_report(session: requests.Session, receipt: dict, token: str, wait: 
     status_url = receipt["report_json_url"].rsplit("/", 1)[0]
     while True:
         status = session.get(status_url, headers=headers, timeout=30)
-        if status.ok and status.json().get("status") != "received":
+        if status.ok and status.json().get("status") != RECEIVED:
             report = session.get(receipt["report_json_url"], headers=headers, timeout=60)
             if report.ok:
                 return {"submission": status.json(), "report": report.json()}
@@ -108,7 +110,7 @@ def wait_for_report(session: requests.Session, receipt: dict, token: str, wait: 
 
 def _print_summary(result: dict) -> None:
     sub, report = result["submission"], result["report"]
-    verdict = "GODKÄND" if sub["status"] == "accepted" else "AVVISAD"
+    verdict = STATUS_SV.get(sub["status"], sub["status"]).upper()
     print(f"Resultat: {verdict} — {sub.get('n_errors') or 0} fel, {sub.get('n_warnings') or 0} varningar")
     issues = report.get("issues", []) if isinstance(report, dict) else []
     for issue in issues[:20]:
@@ -185,7 +187,7 @@ def upload_main(argv: list[str] | None = None) -> int:
               f"{receipt['report_url']}", file=sys.stderr)
         return 2
     _print_summary(result)
-    return 0 if result["submission"]["status"] == "accepted" else 1
+    return 0 if result["submission"]["status"] == ACCEPTED else 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pipeline.contract.dictionary import municipalities
 from pipeline.contract.periods import Quarter, is_quarter
 from pipeline.raw.ingest import safe_name
 from pipeline.raw.register import ACCEPTED, RECEIVED, Register
+from pipeline.raw.register import STATUS_SV as register_status_sv
 from pipeline.services import upload
 from pipeline.services.sessions import COOKIE, MAX_SECONDS, PRE_COOKIE, Session, SessionStore
 from pipeline.services.tokens import TokenStore
@@ -51,7 +52,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
                                "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
 }
-STATUS_SV = {RECEIVED: "Mottagen – kontrolleras", ACCEPTED: "Godkänd", "rejected": "Inte godkänd"}
+STATUS_SV = {**register_status_sv, RECEIVED: register_status_sv[RECEIVED] + " – kontrolleras"}
 
 
 def local_time(iso: str | None) -> str:
@@ -156,7 +157,7 @@ class Portal:
         subs = sorted(register.list(kommunkod=session.kommunkod), key=lambda s: s.received_at, reverse=True)
         rows = [{**s.as_dict(), "received_local": local_time(s.received_at),
                  "status_sv": STATUS_SV.get(s.status, s.status),
-                 "has_report": (self.paths.reports / f"{s.submission_id}.html").is_file()} for s in subs]
+                 "has_report": self.paths.report(s.submission_id, "html").is_file()} for s in subs]
         accepted = sorted({s.period for s in subs if s.status == ACCEPTED}, reverse=True)
         from pipeline.feedback.local import load_definition
 
@@ -227,7 +228,7 @@ class Portal:
         suffix = request.path_params["suffix"]
         if suffix not in ("html", "json"):
             raise Refused(404, "not_found", "Ingen sådan rapport.")
-        file = self.paths.reports / f"{sub.submission_id}.{suffix}"
+        file = self.paths.report(sub.submission_id, suffix)
         if not file.is_file():
             return _message("Rapporten är inte klar", "Filen kontrolleras vid nästa körning; rapporten visas här "
                             "när den är klar.", 404, session)

@@ -346,7 +346,7 @@ def upload_routes(config: UploadConfig) -> list[Route]:
                 sub = _own_submission(request, config)
             except Refused as refusal:
                 return refusal.response()
-            file: Path = config.paths.reports / f"{sub.submission_id}.{suffix}"
+            file: Path = config.paths.report(sub.submission_id, suffix)
             if not file.is_file():
                 return JSONResponse({"error": "not_ready", "status": sub.status,
                                      "message": "Rapporten är inte klar än: filen valideras vid nästa körning."},

@@ -22,6 +22,7 @@ import pandas as pd
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
 from pipeline.raw.ingest import safe_name
+from pipeline.raw.register import ACCEPTED
 from pipeline.settings import Paths
 from pipeline.submission.reading import UnreadableFile, read_submission
 from pipeline.validation.personnummer import mask
@@ -148,4 +149,4 @@ def main(argv: list[str]) -> int:
     for target in (args.html, args.json):
         if target:
             print(f"  rapport: {target}")
-    return 0 if result.status == "accepted" else 1
+    return 0 if result.status == ACCEPTED else 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.contract.dictionary import BY_NAME, municipalities
 from pipeline.contract.rule_catalogue import RULES, Severity
+from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV
 from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.personnummer import mask
 from pipeline.validation.validate import ValidationResult
@@ -73,11 +74,11 @@ def _issue_dict(issue: Issue) -> dict[str, Any]:
 
 def status_text(result: ValidationResult) -> tuple[str, str]:
     """(Swedish, English) plain-words status shown at the top."""
-    if result.status != "accepted":
-        return "Inte godkänd – rätta och skicka igen", "Rejected – correct the file and send it again"
+    if result.status != ACCEPTED:
+        return f"{STATUS_SV[REJECTED]} – rätta och skicka igen", "Rejected – correct the file and send it again"
     if result.warnings:
-        return "Godkänd – med varningar att se över", "Accepted – with warnings to review"
-    return "Godkänd", "Accepted"
+        return f"{STATUS_SV[ACCEPTED]} – med varningar att se över", "Accepted – with warnings to review"
+    return STATUS_SV[ACCEPTED], "Accepted"
 
 
 def render_json(result: ValidationResult, meta: dict | None, precheck: Precheck | None = None) -> str:
@@ -260,7 +261,7 @@ def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck 
     """A self-contained, Swedish-first page: status in plain words, summary per rule, then problems."""
     meta = _meta(meta)
     status_sv, status_en = status_text(result)
-    css_class = "bad" if result.status != "accepted" else ("warn" if result.warnings else "ok")
+    css_class = "bad" if result.status != ACCEPTED else ("warn" if result.warnings else "ok")
     groups = group_issues(result.issues)
     parts = [
         "<!DOCTYPE html>",

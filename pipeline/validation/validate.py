@@ -32,6 +32,7 @@ import pandas as pd
 from pipeline.contract.dictionary import BY_NAME, Kind, municipality_codes
 from pipeline.contract.periods import Quarter
 from pipeline.contract.rule_catalogue import RULES, Severity
+from pipeline.raw.register import ACCEPTED, REJECTED
 from pipeline.submission.reading import ParsedFile, UnreadableFile, read_submission
 from pipeline.validation import case_checks, expectations
 from pipeline.validation.case_checks import Issue, make_issue, value_issue
@@ -39,8 +40,6 @@ from pipeline.validation.personnummer import find_personnummer
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
 _MULTI_SPACES = re.compile(r"\s*\|\s*")
 
 __all__ = ["BatchItem", "DoorVerdict", "Issue", "ValidationResult", "door_check", "validate_batch",
