@@ -144,7 +144,7 @@ def _check_releases(p: Paths, report: Report, repair: bool) -> None:
             bad = [n for n, meta in manifest["files"].items()
                    if hashlib.sha256((folder / n).read_bytes()).hexdigest() != meta["sha256"]]
         except (OSError, ValueError, KeyError):
-            bad = ["manifest.json"]
+            bad = [publish.MANIFEST]
         if bad:
             problems.append(f"{name}: {', '.join(bad[:5])} stämmer inte med manifestet")
     unlisted = [f for f in folders if f not in listed]

@@ -187,7 +187,7 @@ class ReleaseStore:
         quarters = [n for n in names if "Q" in n]
         data = [item for n in years + quarters for item in self._period(folder, n, manifest["files"][n]["sha256"])]
         release = LoadedRelease(entry["vintage"], str(entry.get("created") or manifest.get("created", "")),
-                                _values(read("kpi.json")), _values(read("municipality.json")), data)
+                                _values(read(publish.KPI_FILE)), _values(read(publish.MUNICIPALITY_FILE)), data)
         for i, item in enumerate(data):
             release.by_kpi.setdefault(item["kpi"], []).append(i)
         for earlier in self.index():  # when each value last changed, up to this vintage

@@ -246,12 +246,12 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
     """Download every file of a vintage (as listed by the server from its manifest) and verify each sha256."""
     import hashlib
 
+    from pipeline.release.publish import created_by, read_manifest
+
     listing = session.get(f"{server}/releases", timeout=60)
     listing.raise_for_status()
     entries = listing.json()["vintages"]
     if as_of:
-        from pipeline.release.publish import created_by
-
         try:
             entries = created_by(entries, as_of)
         except ValueError:
@@ -267,7 +267,7 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         size = download(session, url, target / name)
         print(f"  {name}: {'saknas' if size < 0 else f'{size} byte'}", file=sys.stderr)
-    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(target)
     for name, meta in manifest["files"].items():
         if hashlib.sha256((target / name).read_bytes()).hexdigest() != meta["sha256"]:
             raise ClientError(f"{name} stämmer inte med årgångens manifest (sha256); hämta igen.")

@@ -27,11 +27,12 @@ from pipeline.contract.dictionary import (
     Required,
     municipality_codes,
 )
+from pipeline.contract.periods import QUARTER_PATTERN
 
 ERROR_SUITE = "submission_errors"
 WARNING_SUITE = "submission_warnings"
 
-PERIOD_PATTERN = r"^[0-9]{4}Q[1-4]$"
+PERIOD_PATTERN = f"^{QUARTER_PATTERN}$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_OR_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?$"
 UNIQUE_KEY = ("kommunkod", "period", "arende_id")

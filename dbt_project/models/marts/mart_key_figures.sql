@@ -41,7 +41,7 @@ regions as (
     from submissions as s
     inner join {{ ref('stg_kommuner') }} as k on s.kommunkod = k.kommunkod
     union all
-    select s.kommunkod, s.period, s.period_type, s.year, '0000' as municipality, 'L' as municipality_type
+    select s.kommunkod, s.period, s.period_type, s.year, {{ riket_id() }} as municipality, 'L' as municipality_type
     from submissions as s
 ),
 
