@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -34,6 +33,7 @@ from pipeline.services import upload
 from pipeline.services.sessions import COOKIE, MAX_SECONDS, PRE_COOKIE, Session, SessionStore
 from pipeline.services.tokens import TokenStore
 from pipeline.services.upload import Refused, UploadConfig
+from pipeline.templating import render
 
 log = logging.getLogger("sukf.portal")
 
@@ -42,8 +42,6 @@ PREFIX = "/portal"
 _KOMMUN = re.compile(r"^\d{4}$")
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
-_ENV = Environment(loader=FileSystemLoader(Path(__file__).with_name("portal_templates")),
-                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -70,7 +68,7 @@ def _kommun_name(kommunkod: str) -> str:
 
 
 def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
-    return HTMLResponse(_ENV.get_template(template).render(**context), status_code=status, headers=_HEADERS)
+    return HTMLResponse(render(f"portal/{template}", **context), status_code=status, headers=_HEADERS)
 
 
 def _message(title: str, message: str, status: int, session: Session | None = None, *, error: bool = True,
@@ -330,17 +328,12 @@ class Portal:
                                  f'attachment; filename="aterkoppling_{fb.kommunkod}_{fb.period}.xlsx"'})
 
 
-def _guarded(handler):
-    """Refusals become a Swedish HTML page with the refusal's status (never a stack trace)."""
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refusal:
-            log.info("portal refused: %s (%d)", refusal.code, refusal.status)
-            return HTMLResponse(_ENV.get_template("message.html").render(
-                title="Det gick inte", message=refusal.message_sv, error=True, details=[], session=None),
-                status_code=refusal.status, headers={**_HEADERS, **refusal.headers})
-    return endpoint
+def refusal_page(refusal: Refused) -> HTMLResponse:
+    """A refusal in the portal: a Swedish HTML page with the refusal's status (never a stack trace).
+    Called by the app's exception handler (``pipeline.services.serve``) for paths under /portal."""
+    return HTMLResponse(render("portal/message.html", title="Det gick inte", message=refusal.message_sv, error=True,
+                               details=[], session=None),
+                        status_code=refusal.status, headers={**_HEADERS, **refusal.headers})
 
 
 def portal_routes(config: UploadConfig) -> list[Route]:
@@ -360,7 +353,7 @@ def portal_routes(config: UploadConfig) -> list[Route]:
         (f"{k}/aterkoppling/{{period}}/utskrift", portal.feedback_print, "GET"),
         (f"{k}/aterkoppling/{{period}}/excel.xlsx", portal.feedback_excel, "GET"),
     ]
-    return [Route(path, _guarded(handler), methods=[method]) for path, handler, method in routes]
+    return [Route(path, handler, methods=[method]) for path, handler, method in routes]
 
 
-__all__ = ["portal_routes", "local_time"]
+__all__ = ["portal_routes", "local_time", "refusal_page"]

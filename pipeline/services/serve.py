@@ -14,11 +14,27 @@ import logging
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 
+from pipeline.services import portal, upload
 from pipeline.services.api import ReleaseStore, api_routes
-from pipeline.services.upload import RateLimiter, UploadConfig, upload_routes
+from pipeline.services.upload import RateLimiter, Refused, UploadConfig, upload_routes
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
+
+log = logging.getLogger(__name__)
+
+
+async def on_refused(request: Request, refusal: Refused) -> Response:
+    """The one place a refusal becomes an answer (routes just raise ``Refused``): an HTML page in the
+    portal and for the no-JavaScript upload form, JSON ``{"error": code, ...}`` everywhere else."""
+    log.info("refused: %s (%d)", refusal.code, refusal.status)
+    if request.url.path.startswith(portal.PREFIX):
+        return portal.refusal_page(refusal)
+    if request.url.path == upload.FORM_PATH and request.method == "POST":
+        return upload.form_refusal_page(refusal)
+    return refusal.response()
 
 
 def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uploads_per_hour: int = 30) -> Starlette:
@@ -32,7 +48,8 @@ def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uplo
     cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["X-SUKF-Release"])
     store = ReleaseStore(paths)
     store.warm()
-    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors])
+    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors],
+                     exception_handlers={Refused: on_refused})
 
 
 def main(argv: list[str] | None = None) -> int:
