@@ -17,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+import timeit
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +26,8 @@ import pandas as pd
 
 
 def _best(repeat: int, work) -> float:
-    timings = []
-    for _ in range(repeat):
-        started = time.process_time()
-        work()
-        timings.append(time.process_time() - started)
-    return min(timings)
+    """Fewest CPU seconds of ``repeat`` runs."""
+    return min(timeit.repeat(work, repeat=repeat, number=1, timer=time.process_time))
 
 
 def _refused(read, data: bytes) -> None:
