@@ -13,6 +13,7 @@ from datetime import date, timedelta
 _YEAR, _Q = "[0-9]{4}", "[1-4]"
 YEAR_PATTERN = _YEAR
 QUARTER_PATTERN = f"{_YEAR}Q{_Q}"
+PERIOD_PATTERN = f"{QUARTER_PATTERN}|{YEAR_PATTERN}"  # a published period: quarter or calendar year
 """Unanchored regular expressions (valid in Python, JavaScript/HTML ``pattern``, DuckDB and Jinja)."""
 _QUARTER = re.compile(f"^({_YEAR})Q({_Q})$")
 

@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import faults
-from pipeline.contract.periods import QUARTER_PATTERN, YEAR_PATTERN
+from pipeline.contract.periods import PERIOD_PATTERN
 from pipeline.release import kolada, notes, sdmx
 from pipeline.release.manifest import build_manifest
 from pipeline.settings import Paths
@@ -59,7 +59,7 @@ DATA_DIR, OBJECTS_DIR = "data", "objects"
 PERIOD_EXTENSIONS = ("json", "csv", "sdmx.csv")  # Kolada JSON, Kolada-style CSV, SDMX-CSV 2.0
 STRUCTURE_FILE = f"{DATA_DIR}/structure.sdmx.xml"  # the SDMX data structure definition
 VINTAGE = re.compile(r"^v(\d{3,})$")
-PERIOD_FILE = re.compile(rf"^({QUARTER_PATTERN}|{YEAR_PATTERN})\.(json|csv)$")
+PERIOD_FILE = re.compile(rf"^({PERIOD_PATTERN})\.(json|csv)$")
 
 
 def vintage_name(number: int) -> str:

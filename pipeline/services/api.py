@@ -48,6 +48,7 @@ from starlette.routing import Route
 from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
+from pipeline.contract.periods import PERIOD_PATTERN, period_type
 from pipeline.release import notes, publish
 from pipeline.release.cells import published_cells
 from pipeline.services import tables
@@ -60,7 +61,7 @@ CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in me
 MAX_IDS = 25
 MAX_YEARS = 100
 _ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
-_YEAR_OR_QUARTER = re.compile(r"^(\d{4})(Q[1-4])?$")
+_PERIOD = re.compile(f"^(?:{PERIOD_PATTERN})$")
 _FILE = re.compile(r"^(?:data/)?[A-Za-z0-9_.-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "upload.js": "text/javascript"}
@@ -243,10 +244,9 @@ def _periods(segment: str | list[str] | None) -> set[int | str] | None:
         return None
     out: set[int | str] = set()
     for text in ids:
-        match = _YEAR_OR_QUARTER.match(text.upper())
-        if not match:
+        if not _PERIOD.match(text.upper()):
             raise ApiError(400, f"Ogiltig period {text!r}: ange år (2025) eller kvartal (2025Q3).")
-        out.add(text.upper() if match.group(2) else int(text))
+        out.add(text.upper() if period_type(text.upper()) == "quarter" else int(text))
     return out
 
 
