@@ -68,9 +68,9 @@ def test_upload_waits_for_report(server, submission_file, capsys, status, code):
     assert client.upload_main([str(submission_file), "--quarter", "2025Q3", "--server", base, "--wait", "20"]) == code
     worker.join()
     out = capsys.readouterr().out
-    assert '"submission_id"' in out and ("GODKÄND" if code == 0 else "INTE GODKÄND") in out
+    assert '"submission_id"' in out and ("Resultat: Godkänd" if code == 0 else "Resultat: Inte godkänd") in out
     if code:
-        assert "E_CLOSED_BEFORE_OPENED rad 7" in out
+        assert "E_CLOSED_BEFORE_OPENED: Rad 7" in out
 
 
 def test_upload_errors(server, submission_file, tmp_path, monkeypatch, capsys):

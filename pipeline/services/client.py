@@ -23,7 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from pipeline.raw.register import ACCEPTED, RECEIVED, STATUS_SV
+from pipeline.raw.register import ACCEPTED, RECEIVED
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary", "isdeleted")
@@ -109,17 +109,11 @@ def wait_for_report(session: requests.Session, receipt: dict, token: str, wait: 
 
 
 def _print_summary(result: dict) -> None:
+    from pipeline.validation.report import terminal_lines
+
     sub, report = result["submission"], result["report"]
-    verdict = STATUS_SV.get(sub["status"], sub["status"]).upper()
-    print(f"Resultat: {verdict} — {sub.get('n_errors') or 0} fel, {sub.get('n_warnings') or 0} varningar")
-    issues = report.get("issues", []) if isinstance(report, dict) else []
-    for issue in issues[:20]:
-        where = f"rad {issue.get('row')}" if issue.get("row") else "filen"
-        column = f", {issue.get('column')}" if issue.get("column") else ""
-        print(f"  [{issue.get('severity', '')}] {issue.get('rule', '')} {where}{column}: "
-              f"{issue.get('message_sv', '')}")
-    if len(issues) > 20:
-        print(f"  … och {len(issues) - 20} till (se rapporten: {sub['report_url']})")
+    lines = terminal_lines(report if isinstance(report, dict) else {}, more=f" (se rapporten: {sub['report_url']})")
+    print("Resultat: " + "\n".join(lines))
 
 
 def _report_failure(exc: BaseException, server: str) -> int:

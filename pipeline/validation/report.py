@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.contract.dictionary import BY_NAME, municipalities
 from pipeline.contract.rule_catalogue import RULES, Severity
@@ -23,8 +23,11 @@ from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV
 from pipeline.templating import render
 from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.personnummer import mask
-from pipeline.validation.validate import ValidationResult
 
+if TYPE_CHECKING:  # the upload client prints reports without loading the validation machinery
+    from pipeline.validation.validate import ValidationResult
+
+SHOWN_ISSUES = 20  # issues printed in a terminal; the files have them all
 META_KEYS = ("submission_id", "kommunkod", "period", "version", "original_name", "sha256", "received_at")
 MAX_ROWS_LISTED = 200  # row numbers spelled out per group in the HTML; the JSON has them all
 MAX_VALUES_LISTED = 10
@@ -105,6 +108,20 @@ def render_json(result: ValidationResult, meta: dict | None, precheck: Precheck 
     if precheck is not None:
         doc["precheck"] = precheck.as_dict()
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def terminal_lines(doc: dict[str, Any], *, limit: int = SHOWN_ISSUES, more: str = " (se rapporten)") -> list[str]:
+    """A JSON report (``render_json``) in a terminal, as ``sukf upload`` and ``sukf precheck`` print it:
+    the status and counts, then the first ``limit`` issues (their messages name row and column)."""
+    counts, issues = doc.get("counts", {}), doc.get("issues", [])
+    lines = [f"{doc.get('status_sv', doc.get('status', ''))} — {counts.get('errors', 0)} fel, "
+             f"{counts.get('warnings', 0)} varningar"]
+    for issue in issues[:limit]:
+        kind = "FEL" if issue.get("severity") == Severity.ERROR else "varning"
+        lines.append(f"  [{kind}] {issue.get('rule', '')}: {mask(str(issue.get('message_sv', '')))}")
+    if len(issues) > limit:
+        lines.append(f"  … och {len(issues) - limit} till{more}")
+    return lines
 
 
 # --- HTML ------------------------------------------------------------------------------------
