@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.contract.dictionary import BY_NAME, NATIONAL_COLUMNS
-from pipeline.contract.kpis import BOENDE_INSATSER, KPIS, POPULATION, Kpi, Unit
+from pipeline.contract.kpis import BOENDE_INSATSER, GENDER_OF_KON, KPIS, POPULATION, Kpi, Unit
 from pipeline.contract.periods import Quarter
 
 SMALL_BASE = 30
@@ -29,7 +29,6 @@ SMALL_BASE = 30
 before drawing conclusions from a share or a change)."""
 
 SMALL_TEXT = "litet underlag"
-GENDER_OF_KON = {"1": "K", "2": "M"}
 SPLITS = ("enhet_typ", "aldersgrupp", "utrikes_fodd", "hederskontext")
 """Splits beyond gender (gender is in the main tables, beside the published K and M values)."""
 

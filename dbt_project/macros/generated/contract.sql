@@ -5,3 +5,5 @@
 {% macro riket_id() %}'0000'{% endmacro %}
 {#- Insatser codes that count as a boende insats (SUKF10), as a SQL list. -#}
 {% macro boende_insatser() %}('SKYB', 'TILLB', 'BOST'){% endmacro %}
+{#- The published gender (K, M) of a kon column; X = annat/okänt, counted in T only. -#}
+{% macro gender_group(column) %}case {{ column }} when '1' then 'K' when '2' then 'M' else 'X' end{% endmacro %}

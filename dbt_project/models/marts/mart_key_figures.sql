@@ -20,7 +20,7 @@ by_group as (
     select
         kommunkod,
         period,
-        case kon when '1' then 'K' when '2' then 'M' else 'X' end as gender_group,
+        {{ gender_group('kon') }} as gender_group,
         {%- for kpi in kpis %}
         count_if({{ kpi.numerator }}) as n_{{ kpi.id }},
         {%- if kpi.id in with_condition_denominator %}
