@@ -39,7 +39,6 @@ log = logging.getLogger("sukf.portal")
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PREFIX = "/portal"
-_KOMMUN = re.compile(r"^\d{4}$")
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
 _HEADERS = {
