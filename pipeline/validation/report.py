@@ -230,7 +230,7 @@ def _problem(group: Group) -> dict[str, Any]:
     else:
         what = f"{spec.title_sv} ({len(group.issues)} st). Till exempel: {detail_sv(group.issues[0])}"
     return {"severity": str(spec.severity), "severity_sv": _severity_sv(spec.severity),
-            "rows": row_ranges(group.rows) or "hela filen", "column": _text(column),
+            "rows": _text(row_ranges(group.rows) or "hela filen"), "column": _text(column),
             "shown": _text(value_text or "–"), "what": _text(what), "fix": _text(spec.fix_sv)}
 
 
