@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from pipeline.contract.dictionary import municipalities
+from pipeline.contract.dictionary import municipality_names
 from pipeline.contract.periods import Quarter, is_quarter
 from pipeline.raw.ingest import safe_name
 from pipeline.raw.register import ACCEPTED, RECEIVED, Register
@@ -63,7 +63,7 @@ def local_time(iso: str | None) -> str:
 
 
 def _kommun_name(kommunkod: str) -> str:
-    return next((m.namn for m in municipalities() if m.kod == kommunkod), kommunkod)
+    return municipality_names().get(kommunkod, kommunkod)
 
 
 def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.contract.dictionary import BY_NAME, municipalities
+from pipeline.contract.dictionary import BY_NAME, municipality_names
 from pipeline.contract.rule_catalogue import RULES, Severity
 from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV
 from pipeline.templating import render
@@ -171,7 +171,7 @@ def row_ranges(rows: list[int], limit: int = MAX_ROWS_LISTED) -> str:
 
 
 def _kommun_name(code: str | None) -> str:
-    names = {m.kod: m.namn for m in municipalities()}
+    names = municipality_names()
     return f"{code} {names[code]}" if code in names else (code or "–")
 
 
