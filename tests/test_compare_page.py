@@ -21,6 +21,7 @@ from pipeline.settings import Paths
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a national release (290 kommuner × 14 periods)
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="headless chromium saknas (apt-get install chromium)"),
 ]
 LAN_OF = {m.kod: m.lan_id for m in municipalities()}
