@@ -106,7 +106,7 @@ def _check_register(p: Paths, report: Report) -> None:
 def _check_staged(p: Paths, report: Report, repair: bool) -> None:
     from pipeline.raw.register import ACCEPTED, Register
     from pipeline.staged import accepted as staged
-    from pipeline.validation.quarter import stage_period
+    from pipeline.validation.record_and_stage import stage_period
 
     register = Register(p)
     periods = sorted({s.period for s in register.list(status=ACCEPTED)} | {

@@ -19,7 +19,7 @@ from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, simulate_cases
 from pipeline.validation.case_checks import make_issue
-from pipeline.validation.quarter import record
+from pipeline.validation.record_and_stage import record
 from pipeline.validation.validate import ValidationResult
 
 

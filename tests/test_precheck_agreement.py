@@ -21,7 +21,7 @@ from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import FAULT_KOMMUN, write_faults
 from pipeline.validation import precheck
-from pipeline.validation.quarter import validate_and_stage
+from pipeline.validation.record_and_stage import validate_and_stage
 
 QUARTER = "2025Q3"
 

@@ -14,7 +14,7 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, fake_personnummer, simulate_cases, zip_bomb_xlsx
-from pipeline.validation.quarter import record
+from pipeline.validation.record_and_stage import record
 from pipeline.validation.validate import validate_submission
 
 
