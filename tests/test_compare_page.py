@@ -32,11 +32,10 @@ LOADS = 20
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A national release (290 kommuner, 11 quarters, 3 years, 19 KPIs) behind real uvicorn + chromium."""
-    from simulated_mart import simulate_mart
-
     from pipeline.contract.periods import quarter_range
     from pipeline.keyfigures.disclosure import apply_disclosure
     from pipeline.release.publish import publish_vintage
+    from pipeline.release.simulate import simulate_mart
 
     root = tmp_path_factory.mktemp("page")
     paths = Paths(root).ensure()

@@ -56,10 +56,9 @@ def test_koladapy_reads_values(kolada):
 def test_koladapy_reads_a_release_written_by_the_publisher(tmp_path, monkeypatch):
     """Same check on files made by pipeline.release.publish (not our fixture), so the shapes really agree."""
     try:
-        from simulated_mart import simulate_mart
-
         from pipeline.keyfigures.disclosure import apply_disclosure
         from pipeline.release.publish import publish_vintage
+        from pipeline.release.simulate import simulate_mart
     except ImportError as exc:
         pytest.skip(f"release modules not importable yet: {exc}")
     monkeypatch.setenv("SUKF_DATA_DIR", str(tmp_path))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from simulated_mart import simulate_mart
 
 from pipeline.contract.dictionary import municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, PERSPECTIVES, Unit
@@ -20,6 +19,7 @@ from pipeline.release import publish as publish_mod
 from pipeline.release.kolada import safe_cell
 from pipeline.release.manifest import sha256
 from pipeline.release.publish import current_vintage, list_vintages, publish_vintage, storage_bytes, vintage_bytes
+from pipeline.release.simulate import simulate_mart
 from pipeline.settings import Paths
 
 KOMMUNER = [m.kod for m in municipalities() if m.lanskod in {"03", "09", "25"}]

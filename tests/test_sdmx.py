@@ -25,10 +25,9 @@ PERIOD = re.compile(r"^\d{4}(-Q[1-4])?$")
 
 @pytest.fixture(scope="module")
 def cells(tmp_path_factory):
-    from simulated_mart import simulate_mart
-
     from pipeline.keyfigures.disclosure import apply_disclosure
     from pipeline.release.publish import publish_vintage
+    from pipeline.release.simulate import simulate_mart
 
     root = tmp_path_factory.mktemp("sdmx")
     paths = Paths(root).ensure()

@@ -1,4 +1,4 @@
-"""A realistic stand-in for ``mart_key_figures`` (tests only), for tests of disclosure and release.
+"""A realistic stand-in for ``mart_key_figures``, for tests and benchmarks of disclosure and release.
 
 WHY: disclosure control must be tested on data with the real structure — many small municipalities
 with 1–4 cases, län = Σ kommuner, Riket = Σ län, T = K + M + annat/okänt, and the cross-KPI identities
