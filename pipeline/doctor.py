@@ -97,19 +97,19 @@ def _check_register(p: Paths, report: Report) -> None:
         result = con.execute("pragma integrity_check").fetchone()[0]
     finally:
         con.close()
-    backups = sorted((p.restricted / "backups").glob("register-*.sqlite"))
+    backups = sorted(p.backups.glob("register-*.sqlite"))
     report.add("register", OK if result == "ok" else PROBLEM,
                f"integritet {result}; {len(backups)} säkerhetskopior" + (f", senaste {backups[-1].name}" if backups
                                                                          else ""))
 
 
 def _check_staged(p: Paths, report: Report, repair: bool) -> None:
-    from pipeline.raw.register import Register
+    from pipeline.raw.register import ACCEPTED, Register
     from pipeline.staged import accepted as staged
-    from pipeline.validation.quarter import stage_period
+    from pipeline.validation.record_and_stage import stage_period
 
     register = Register(p)
-    periods = sorted({s.period for s in register.list(status="accepted")} | {
+    periods = sorted({s.period for s in register.list(status=ACCEPTED)} | {
         f.name for f in p.accepted.iterdir() if f.is_dir() and f.name != "_schema"})
     wrong = {}
     for period in periods:
@@ -144,7 +144,7 @@ def _check_releases(p: Paths, report: Report, repair: bool) -> None:
             bad = [n for n, meta in manifest["files"].items()
                    if hashlib.sha256((folder / n).read_bytes()).hexdigest() != meta["sha256"]]
         except (OSError, ValueError, KeyError):
-            bad = ["manifest.json"]
+            bad = [publish.MANIFEST]
         if bad:
             problems.append(f"{name}: {', '.join(bad[:5])} stämmer inte med manifestet")
     unlisted = [f for f in folders if f not in listed]

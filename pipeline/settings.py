@@ -45,6 +45,29 @@ class Paths:
     def reports(self) -> Path:
         return self.restricted / "reports"
 
+    def report(self, submission_id: str, suffix: str) -> Path:
+        """A submission's validation report: ``reports/<submission_id>.html`` or ``.json``."""
+        return self.reports / f"{submission_id}.{suffix}"
+
+    @property
+    def backups(self) -> Path:
+        """Online backups of the register, newest kept: ``backups/register-<time>.sqlite``."""
+        return self.restricted / "backups"
+
+    @property
+    def portal_sessions_db(self) -> Path:
+        return self.restricted / "portal_sessions.sqlite"
+
+    @property
+    def portal_secret(self) -> Path:
+        """The key that signs portal cookies (mode 0600)."""
+        return self.restricted / "portal_secret.key"
+
+    @property
+    def local_definitions(self) -> Path:
+        """Names and code lists of each municipality's local variables: ``<kommunkod>.json``."""
+        return self.restricted / "local_definitions"
+
     @property
     def validated(self) -> Path:
         """Cases of each accepted submission version, normalised: ``validated/<submission_id>.parquet``

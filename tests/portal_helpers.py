@@ -8,8 +8,6 @@ from pathlib import Path
 
 import requests
 
-from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
-from pipeline.contract.kpis import KPIS
 from pipeline.submission.generator import encode, simulate_cases
 
 KOMMUN, OTHER = "0380", "0180"
@@ -52,21 +50,13 @@ def published_value(kpi: str, municipality: str, period: str, gender: str) -> tu
 
 def write_release(root: Path, period: str = "2025Q3", kpis: tuple[str, ...] = ("SUKF01", "SUKF02", "SUKF17")) -> None:
     """A vintage of known values, written by the real publisher (published_cells reads it back)."""
-    import pandas as pd
+    from services_fixtures import disclosed_frame
 
     from pipeline.release.publish import publish_vintage
     from pipeline.settings import Paths
 
-    ids = [(m.kod, "K") for m in municipalities()] + [(c, "L") for c in counties()] + [(RIKET_ID, "L")]
-    genders = {k.id: k.genders for k in KPIS}
-    rows = []
-    for p in ("2025Q2", period, period[:4]):
-        for kpi in kpis:
-            for mid, mtype in ids:
-                for g in genders[kpi]:
-                    value, status = published_value(kpi, mid, p, g)
-                    rows.append({"kpi": kpi, "municipality": mid, "municipality_type": mtype, "period": p,
-                                 "period_type": "quarter" if "Q" in p else "year", "gender": g,
-                                 "value": float(value) if value else None, "status": status})
-    publish_vintage(pd.DataFrame(rows), paths=Paths(root).ensure(), submissions=[],
-                    now=datetime(2025, 10, 15, 8, tzinfo=UTC))
+    def value_of(kpi: str, municipality: str, p: str, gender: str) -> tuple[float | None, str]:
+        value, status = published_value(kpi, municipality, p, gender)
+        return (float(value) if value else None), status
+    publish_vintage(disclosed_frame(value_of, kpis, ["2025Q2", period, period[:4]]), paths=Paths(root).ensure(),
+                    submissions=[], now=datetime(2025, 10, 15, 8, tzinfo=UTC))

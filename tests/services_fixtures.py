@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import uvicorn
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.kpis import BY_ID, Unit
+from pipeline.contract.periods import period_type
 from pipeline.release.publish import publish_vintage
 from pipeline.settings import Paths
 
@@ -50,22 +51,27 @@ def missing_municipality(code: str) -> bool:
     return int(code) % 17 == 0
 
 
-def fake_frame(*, bump: float = 0.0) -> pd.DataFrame:
-    """A disclosure-controlled frame (the publisher's input) with fake_value's values; ``bump`` shifts
-    every published value (a revision). Municipalities that did not submit have no rows at all."""
-    munis = ([(m.kod, "K") for m in municipalities() if not missing_municipality(m.kod)]
+def disclosed_frame(value_of: Callable[[str, str, str, str], tuple[float | None, str]], kpis: Iterable[str],
+                    periods: Iterable[str], *, submitted: Callable[[str], bool] = lambda kod: True) -> pd.DataFrame:
+    """A frame shaped like disclosure control's output (the publisher's input) with chosen values:
+    ``value_of(kpi, municipality, period, gender) -> (value, status)`` for every submitted kommun, län
+    and Riket. Municipalities that did not submit have no rows at all."""
+    munis = ([(m.kod, "K") for m in municipalities() if submitted(m.kod)]
              + [(lan, "L") for lan in sorted(counties())] + [(RIKET_ID, "L")])
-    rows = []
-    for kpi in FAKE_KPIS:
-        for period in (*FAKE_YEARS, *FAKE_QUARTERS):
-            for muni, mtype in munis:
-                for gender in BY_ID[kpi].genders:
-                    v = fake_value(kpi, muni, period, gender)
-                    rows.append({"kpi": kpi, "municipality": muni, "municipality_type": mtype, "period": str(period),
-                                 "period_type": "year" if isinstance(period, int) else "quarter", "gender": gender,
-                                 "value": None if v["value"] is None else round(v["value"] + bump, 1),
-                                 "status": v["status"]})
+    rows = [{"kpi": kpi, "municipality": muni, "municipality_type": mtype, "period": period,
+             "period_type": period_type(period), "gender": gender, "value": value, "status": status}
+            for kpi in kpis for period in periods for muni, mtype in munis for gender in BY_ID[kpi].genders
+            for value, status in [value_of(kpi, muni, period, gender)]]
     return pd.DataFrame(rows)
+
+
+def fake_frame(*, bump: float = 0.0) -> pd.DataFrame:
+    """fake_value's values; ``bump`` shifts every published value (a revision)."""
+    def value_of(kpi: str, muni: str, period: str, gender: str) -> tuple[float | None, str]:
+        v = fake_value(kpi, muni, int(period) if period.isdigit() else period, gender)
+        return (None if v["value"] is None else round(v["value"] + bump, 1)), v["status"]
+    return disclosed_frame(value_of, FAKE_KPIS, [str(p) for p in (*FAKE_YEARS, *FAKE_QUARTERS)],
+                           submitted=lambda kod: not missing_municipality(kod))
 
 
 def write_fake_release(root: Path, created: str = CREATED, *, bump: float = 0.0) -> Path:

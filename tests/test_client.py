@@ -18,6 +18,9 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, simulate_cases
+from pipeline.validation.case_checks import make_issue
+from pipeline.validation.record_and_stage import record
+from pipeline.validation.validate import ValidationResult
 
 
 @pytest.fixture()
@@ -32,20 +35,18 @@ def server(tmp_path, monkeypatch):
 
 
 def _fake_pipeline(paths: Paths, status: str) -> threading.Thread:
-    """Stand-in for the quarterly run: validate the first received submission after a moment."""
+    """Stand-in for the quarterly run's verdict (the real recorder writes the real reports): the first
+    received submission is recorded after a moment, accepted or with one real rule's error."""
     def work():
         for _ in range(100):
-            pending = Register(paths).list(status="received")
+            register = Register(paths)
+            pending = register.list(status="received")
             if pending:
                 sub = pending[0]
                 time.sleep(0.3)
                 issues = [] if status == "accepted" else [
-                    {"severity": "error", "rule": "E_DATE_ORDER", "row": 7, "column": "avslutsdatum",
-                     "message_sv": "Avslutsdatum före aktualiseringsdatum."}]
-                (paths.reports / f"{sub.submission_id}.json").write_text(json.dumps({"issues": issues}))
-                (paths.reports / f"{sub.submission_id}.html").write_text("<html></html>")
-                Register(paths).record_validation(sub.submission_id, status=status, n_rows=10,
-                                                  n_errors=len(issues), n_warnings=0)
+                    make_issue("E_CLOSED_BEFORE_OPENED", 7, "avslutsdatum", "2025-07-01")]
+                record(paths, register, sub, ValidationResult(status, issues, None, sub.kommunkod, 10, sub.period))
                 return
             time.sleep(0.05)
     thread = threading.Thread(target=work, daemon=True)
@@ -67,9 +68,9 @@ def test_upload_waits_for_report(server, submission_file, capsys, status, code):
     assert client.upload_main([str(submission_file), "--quarter", "2025Q3", "--server", base, "--wait", "20"]) == code
     worker.join()
     out = capsys.readouterr().out
-    assert '"submission_id"' in out and ("GODKÄND" if code == 0 else "AVVISAD") in out
+    assert '"submission_id"' in out and ("Resultat: Godkänd" if code == 0 else "Resultat: Inte godkänd") in out
     if code:
-        assert "E_DATE_ORDER rad 7" in out
+        assert "E_CLOSED_BEFORE_OPENED: Rad 7" in out
 
 
 def test_upload_errors(server, submission_file, tmp_path, monkeypatch, capsys):

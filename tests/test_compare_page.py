@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import CHROMIUM, Browser
+from chromium import CHROMIUM, Browser
 from services_fixtures import kolada_values, running_server
 
 from pipeline.contract.dictionary import counties, municipalities
@@ -21,6 +21,7 @@ from pipeline.settings import Paths
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a national release (290 kommuner × 14 periods)
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="headless chromium saknas (apt-get install chromium)"),
 ]
 LAN_OF = {m.kod: m.lan_id for m in municipalities()}
@@ -67,12 +68,12 @@ def _group_mean(year, kpi, group_id, period, gender="T") -> str:
 
 
 def _rows(browser, table="#ranking") -> list[list[str]]:
-    return browser.eval(f"[...document.querySelectorAll('{table} tbody tr')].map(tr => [...tr.children]"
+    return browser.evaluate(f"[...document.querySelectorAll('{table} tbody tr')].map(tr => [...tr.children]"
                         ".map(td => td.textContent.trim()))")
 
 
 def _choose(browser, select_id: str, value: str) -> None:
-    browser.eval(f"(() => {{ const s = document.getElementById('{select_id}'); s.value = '{value}'; "
+    browser.evaluate(f"(() => {{ const s = document.getElementById('{select_id}'); s.value = '{value}'; "
                  "s.dispatchEvent(new Event('change')); })()")
     browser.wait_ready()
 
@@ -81,8 +82,8 @@ def test_defaults_ranking_and_definitions_equal_the_release(site):
     browser, year = site["browser"], site["year"]
     browser.open(site["base"] + "/")
     # latest *final* year (2025 is preliminary in a 2025Q3 release) and a rate, not a count
-    assert browser.eval("document.getElementById('period').value") == "2024"
-    kpi = browser.eval("document.getElementById('kpi').value")
+    assert browser.evaluate("document.getElementById('period').value") == "2024"
+    kpi = browser.evaluate("document.getElementById('kpi').value")
     assert BY_ID[kpi].unit.value == "rate"
     rows = _rows(browser)
     assert len(rows) == 290
@@ -101,9 +102,9 @@ def test_defaults_ranking_and_definitions_equal_the_release(site):
             assert row[0] == ""
     assert [float(r[2].replace(",", ".")) for r in rows[:len(ranked)]] == [e[1]["value"] for e in ranked]
     assert rows[0][0] == "1" and all(r[0] == "" for r in rows[len(ranked):])
-    assert browser.eval("document.getElementById('riket').textContent") == \
+    assert browser.evaluate("document.getElementById('riket').textContent") == \
         "Riket: " + _shown(_entry(year, kpi, "0000", 2024))
-    text = browser.eval("document.body.innerText")
+    text = browser.evaluate("document.body.innerText")
     for part in (BY_ID[kpi].description, BY_ID[kpi].numerator_text, BY_ID[kpi].unit_label, "Så läser du talet",
                  "färre än 5 ärenden", "skydda ett annat", "Uppgift saknas", "ej könsuppdelad"):
         assert part in text, part
@@ -113,19 +114,19 @@ def test_series_compares_rates_with_similar_municipalities_lan_and_riket(site):
     browser, year = site["browser"], site["year"]
     browser.open(site["base"] + "/?kpi=SUKF02&period=2024&municipality=1984")  # Arboga
     rows = _rows(browser, "#series-table")
-    header = browser.eval("[...document.querySelectorAll('#series-table thead th')].map(t => t.textContent)")
+    header = browser.evaluate("[...document.querySelectorAll('#series-table thead th')].map(t => t.textContent)")
     assert header == ["Period", "Arboga", "Liknande kommuner IFO (medel)", "Västmanlands län", "Riket"]
     group = similar_group_of()["1984"]
-    assert [r[0] for r in browser.eval("[...document.querySelectorAll('#series-table tbody tr')]"
+    assert [r[0] for r in browser.evaluate("[...document.querySelectorAll('#series-table tbody tr')]"
                                        ".map(tr => [tr.children[0].textContent])")] == ["2023", "2024"]
     for period, row in zip((2023, 2024), rows, strict=True):
         own, lan, riket = (_shown(_entry(year, "SUKF02", m, period)) for m in ("1984", "0019", "0000"))
         assert row[1:] == [own, _group_mean(year, "SUKF02", group, period), lan, riket]
-    assert browser.eval("document.querySelectorAll('#series svg path').length") >= 3
+    assert browser.evaluate("document.querySelectorAll('#series svg path').length") >= 3
     # a count is never drawn against län or Riket
     _choose(browser, "kpi", "SUKF01")
-    assert browser.eval("document.querySelectorAll('#series-table thead th').length") == 2
-    assert "jämförs därför inte" in browser.eval("document.getElementById('series-note').textContent")
+    assert browser.evaluate("document.querySelectorAll('#series-table thead th').length") == 2
+    assert "jämförs därför inte" in browser.evaluate("document.getElementById('series-note').textContent")
 
 
 def test_gender_selector_and_not_divided_kpi(site):
@@ -135,33 +136,33 @@ def test_gender_selector_and_not_divided_kpi(site):
     rows = {r[1]: r for r in _rows(browser)}
     for kod in ("0180", "1480", "1280", "2584"):
         assert rows[NAMES[kod]][2] == _shown(_entry(year, "SUKF17", kod, 2024), "K")
-    assert "kvinnor" in browser.eval("document.getElementById('table-title').textContent")
+    assert "kvinnor" in browser.evaluate("document.getElementById('table-title').textContent")
     _choose(browser, "kpi", "SUKF16")
-    assert browser.eval("document.getElementById('gender').disabled") is True
-    assert browser.eval("document.getElementById('gender-note').hidden") is False
+    assert browser.evaluate("document.getElementById('gender').disabled") is True
+    assert browser.evaluate("document.getElementById('gender-note').hidden") is False
     assert rows and _rows(browser)[0][2] != ""
 
 
 def test_ranking_sort_search_and_filters(site):
     browser = site["browser"]
     browser.open(site["base"] + "/?kpi=SUKF02&period=2024")
-    browser.eval("document.querySelector('#ranking button[data-sort=title]').click()")
+    browser.evaluate("document.querySelector('#ranking button[data-sort=title]').click()")
     names = [r[1] for r in _rows(browser)]
     assert names[:2] == ["Ale", "Alingsås"] and names[-1] == "Övertorneå"
-    assert browser.eval("document.querySelector('#ranking button[data-sort=title]').parentNode"
+    assert browser.evaluate("document.querySelector('#ranking button[data-sort=title]').parentNode"
                         ".getAttribute('aria-sort')") == "ascending"
-    browser.eval("(() => { const s = document.getElementById('search'); s.value = 'väs'; "
+    browser.evaluate("(() => { const s = document.getElementById('search'); s.value = 'väs'; "
                  "s.dispatchEvent(new Event('input')); })()")
     assert {r[1] for r in _rows(browser)} == {n for n in NAMES.values() if "väs" in n.lower()}
-    browser.eval("(() => { const s = document.getElementById('search'); s.value = ''; "
+    browser.evaluate("(() => { const s = document.getElementById('search'); s.value = ''; "
                  "s.dispatchEvent(new Event('input')); const l = document.getElementById('filter-lan'); "
                  "l.value = '0025'; l.dispatchEvent(new Event('input')); })()")
     assert {r[1] for r in _rows(browser)} == {m.namn for m in municipalities() if m.lan_id == "0025"}
-    browser.eval("(() => { const l = document.getElementById('filter-lan'); l.value = ''; "
+    browser.evaluate("(() => { const l = document.getElementById('filter-lan'); l.value = ''; "
                  "l.dispatchEvent(new Event('input')); const s = document.getElementById('filter-skr'); "
                  "s.value = 'G92787'; s.dispatchEvent(new Event('input')); })()")
     assert {r[1] for r in _rows(browser)} == {"Stockholm", "Göteborg", "Malmö"}
-    assert "Visar 3 av 290" in browser.eval("document.getElementById('shown').textContent")
+    assert "Visar 3 av 290" in browser.evaluate("document.getElementById('shown').textContent")
 
 
 def test_message_when_all_of_a_kommuns_values_are_hidden(site):
@@ -171,9 +172,9 @@ def test_message_when_all_of_a_kommuns_values_are_hidden(site):
                   and all(next(v for v in x["values"] if v["gender"] == "T")["status"] == ".."
                           for x in year if x["kpi"] == e["kpi"] and x["municipality"] == e["municipality"]))
     browser.open(site["base"] + f"/?kpi={hidden[0]}&period=2024&municipality={hidden[1]}")
-    message = browser.eval("document.getElementById('series-message')")
-    assert browser.eval("document.getElementById('series-message').hidden") is False, message
-    text = browser.eval("document.getElementById('series-message').textContent")
+    message = browser.evaluate("document.getElementById('series-message')")
+    assert browser.evaluate("document.getElementById('series-message').hidden") is False, message
+    text = browser.evaluate("document.getElementById('series-message').textContent")
     assert "Alla värden för " + NAMES[hidden[1]] in text and "skydda" in text
 
 
@@ -183,16 +184,16 @@ def test_layout_has_no_horizontal_overflow(site, width):
     browser.viewport(width, 900)
     try:
         browser.open(site["base"] + "/?kpi=SUKF02&period=2024&municipality=1984")
-        assert browser.eval("document.documentElement.scrollWidth") == width
+        assert browser.evaluate("document.documentElement.scrollWidth") == width
         # every box is inside the viewport, except inside the tables' own horizontal scroll boxes
-        outside = browser.eval(f"""[...document.querySelectorAll('body *')].filter(el => !el.closest('.table-wrap'))
+        outside = browser.evaluate(f"""[...document.querySelectorAll('body *')].filter(el => !el.closest('.table-wrap'))
             .filter(el => {{ const r = el.getBoundingClientRect(); return r.width && (r.right > {width} + 0.5
             || r.left < -0.5); }}).map(el => el.tagName + '#' + el.id).slice(0, 5)""")
         assert outside == []
         shot = site["root"] / f"page-{width}.png"
         png_width, png_height = browser.screenshot(shot)
         assert png_width == width and png_height > 900  # full page, nothing wider than the screen
-        assert browser.eval("document.querySelector('#series svg').getBoundingClientRect().width") <= width
+        assert browser.evaluate("document.querySelector('#series svg').getBoundingClientRect().width") <= width
     finally:
         browser.viewport(1400)
 

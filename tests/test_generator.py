@@ -18,7 +18,7 @@ from pipeline.contract.dictionary import (
     municipalities,
 )
 from pipeline.contract.periods import Quarter
-from pipeline.contract.rules import RULES
+from pipeline.contract.rule_catalogue import RULES
 from pipeline.submission import generator
 from pipeline.submission.generator import (
     simulate_cases,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,16 +80,14 @@ def test_one_hit_per_cell_and_clean_frame_has_none():
     assert find_personnummer(pd.DataFrame({"a": []})) == []
 
 
-def test_full_size_file_scans_fast():
+def test_full_size_file_scan_finds_the_one_hit():
+    """Speed is measured by benchmarks/door_checks.py, not asserted here."""
     rng = np.random.default_rng(1)
     pool = ["1", "2", "99", "FYS|PSY", "2025-03-12", "A00123", "", "handläggare ring imorgon kl 10"]
     frame = pd.DataFrame({f"c{i:02d}": rng.choice(pool, 20_000) for i in range(35)}, dtype=object)
     frame.iloc[12_345, 30] = "anteckning 19850312-1231"
-    started = time.perf_counter()
     hits = find_personnummer(frame)
-    elapsed = time.perf_counter() - started
     assert [(h.row, h.column) for h in hits] == [(12_345, "c30")]
-    assert elapsed < 1.0, f"scan took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("separator", ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe58",
@@ -112,14 +108,12 @@ def test_digits_of_any_script_count(digits):
     assert not text.isascii() and contains_personnummer(text)
 
 
-def test_normalise_leaves_swedish_text_alone_and_is_cheap():
+def test_normalise_leaves_swedish_text_alone():
     from pipeline.validation.personnummer import normalise
 
     text = "handläggare Åsa Öst – tolk behövs " * 50_000
-    started = time.process_time()
     assert normalise(text) == text.replace("–", "-")
     assert normalise("åäö ÅÄÖ é") == "åäö ÅÄÖ é"
-    assert time.process_time() - started < 5  # generous; a per-character Python table took seconds
 
 
 def test_candidate_windows_find_the_shapes_in_a_large_text():

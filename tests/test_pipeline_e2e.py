@@ -199,8 +199,8 @@ def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys
     assert state["0114"] == "rejected" and state["0180"] == "accepted"
     assert not file_for(sukf_paths, "2025Q3", "0114").exists()
     sub = Register(sukf_paths).list(kommunkod="0114")[0]
-    report_json = (sukf_paths.reports / f"{sub.submission_id}.json").read_text()
-    report_html = (sukf_paths.reports / f"{sub.submission_id}.html").read_text()
+    report_json = sukf_paths.report(sub.submission_id, "json").read_text()
+    report_html = sukf_paths.report(sub.submission_id, "html").read_text()
     assert "E_PERSONNUMMER" in report_json
     out = capsys.readouterr()
     for text in (report_json, report_html, caplog.text, out.out, out.err):

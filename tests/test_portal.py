@@ -34,7 +34,7 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, synthetic_population
-from pipeline.validation.quarter import validate_and_stage
+from pipeline.validation.record_and_stage import validate_and_stage
 
 
 @pytest.fixture(scope="module")

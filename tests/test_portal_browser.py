@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cdp import CHROMIUM, Browser
+from chromium import CHROMIUM, Browser
 from openpyxl import load_workbook
 from oracle import key_figures
 from portal_helpers import KOMMUN, OTHER, QUARTERS, quarter_frames, rejected_bytes
@@ -24,7 +24,7 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, synthetic_population
-from pipeline.validation.quarter import validate_and_stage
+from pipeline.validation.record_and_stage import validate_and_stage
 
 pytestmark = [
     pytest.mark.browser,

@@ -21,7 +21,7 @@ from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import FAULT_KOMMUN, write_faults
 from pipeline.validation import precheck
-from pipeline.validation.quarter import validate_and_stage
+from pipeline.validation.record_and_stage import validate_and_stage
 
 QUARTER = "2025Q3"
 
@@ -78,7 +78,7 @@ def test_precheck_with_previous_and_the_upload_agree_on_the_fault_corpus(corpus,
             refused.add(entry["expected_rule"])
             continue
         assert ident in by_sha, entry
-        server = json.loads((paths.reports / f"{ident}.json").read_text(encoding="utf-8"))
+        server = json.loads(paths.report(ident, "json").read_text(encoding="utf-8"))
         assert mine["status"] == server["status"], entry["file"]
         assert _issues(mine) == _issues(server), entry["file"]
         if entry["expected_rule"]:

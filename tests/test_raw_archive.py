@@ -58,7 +58,6 @@ def test_versions_per_municipality_and_quarter(sukf_paths):
     register.record_validation(second.submission_id, status="rejected", n_rows=1, n_errors=3, n_warnings=0)
     # a rejected resubmission does not displace the accepted version
     assert register.current("2025Q3")["0114"].submission_id == first.submission_id
-    assert register.pending_periods() == ["2025Q3"]
 
 
 def test_landing_ingest_moves_files_and_keeps_sidecar_metadata(sukf_paths):

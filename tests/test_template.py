@@ -11,7 +11,7 @@ from pipeline.contract import dictionary
 from pipeline.contract.dictionary import BY_NAME, LOCAL_VARIABLES, NATIONAL_COLUMNS, VARIABLES, Kind
 from pipeline.contract.docs_render import render_data_dictionary
 from pipeline.contract.kpis import KPIS
-from pipeline.contract.rules import RULES
+from pipeline.contract.rule_catalogue import RULES
 from pipeline.submission import template
 from pipeline.submission.reading import read_submission
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import numpy as np
@@ -15,6 +14,8 @@ from pipeline.services.serve import create_app
 from pipeline.services.tokens import TokenStore
 from pipeline.settings import Paths
 from pipeline.submission.generator import encode, fake_personnummer, simulate_cases, zip_bomb_xlsx
+from pipeline.validation.record_and_stage import record
+from pipeline.validation.validate import validate_submission
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,12 @@ def test_reports_and_other_municipality(env, good_csv):
     paths, tokens, client = env
     receipt = post_raw(client, tokens["0114"], good_csv).json()
     sid = receipt["submission_id"]
-    (paths.reports / f"{sid}.json").write_text(json.dumps({"status": "accepted", "issues": []}))
-    (paths.reports / f"{sid}.html").write_text("<html>rapport</html>")
+    register = Register(paths)
+    sub = register.get(sid)
+    record(paths, register, sub, validate_submission(good_csv, "x.csv", period=sub.period, kommunkod=sub.kommunkod))
     own = client.get(f"/api/v1/submissions/{sid}/report.json", headers=auth(tokens["0114"]))
     assert own.status_code == 200 and own.json()["status"] == "accepted"
-    assert "rapport" in client.get(f"/api/v1/submissions/{sid}/report.html", headers=auth(tokens["0114"])).text
+    assert "Kontrollrapport" in client.get(f"/api/v1/submissions/{sid}/report.html", headers=auth(tokens["0114"])).text
     for path in (f"/api/v1/submissions/{sid}", f"/api/v1/submissions/{sid}/report.json",
                  f"/api/v1/submissions/{sid}/report.html"):
         assert client.get(path, headers=auth(tokens["0180"])).status_code == 403

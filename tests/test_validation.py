@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pipeline.contract.dictionary import NATIONAL_COLUMNS
-from pipeline.contract.rules import RULES
+from pipeline.contract.rule_catalogue import RULES
 from pipeline.settings import EXPECTATIONS_DIR
 from pipeline.submission.generator import encode, fake_personnummer, simulate_cases, write_faults
 from pipeline.validation import expectations, suites

@@ -5,7 +5,7 @@
 {% macro release_period() %}
     {%- set pinned = var('release_period', none) -%}
     {%- if pinned -%}
-        {%- if not modules.re.match('^[0-9]{4}Q[1-4]$', pinned | string) -%}
+        {%- if not modules.re.match('^' ~ quarter_pattern() ~ '$', pinned | string) -%}
             {{ exceptions.raise_compiler_error("release_period måste ha formatet ÅÅÅÅKn, t.ex. 2025Q3 (fick '" ~ pinned ~ "')") }}
         {%- endif -%}
         '{{ pinned }}'

@@ -9,7 +9,7 @@ with expected as (
     from {{ ref('int_submission_periods') }} as s
     inner join {{ ref('stg_kommuner') }} as k on s.kommunkod = k.kommunkod
     union
-    select distinct '0000', s.period from {{ ref('int_submission_periods') }} as s
+    select distinct {{ riket_id() }}, s.period from {{ ref('int_submission_periods') }} as s
 ),
 
 published as (

@@ -19,6 +19,7 @@ ARTEFACTS: dict[str, str] = {
     "expectations/submission_warnings.json": "pipeline.validation.suites:render_warning_suite",
     "dbt_project/models/staging/_generated__stg_cases.yml": "pipeline.contract.dbt_render:render_stg_cases_yml",
     "dbt_project/macros/generated/kpi_catalogue.sql": "pipeline.contract.dbt_render:render_kpi_catalogue_macro",
+    "dbt_project/macros/generated/contract.sql": "pipeline.contract.dbt_render:render_contract_macro",
     "docs/DATA_DICTIONARY.md": "pipeline.contract.docs_render:render_data_dictionary",
 }
 

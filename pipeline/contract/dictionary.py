@@ -184,6 +184,12 @@ def municipality_codes() -> frozenset[str]:
 
 
 @cache
+def municipality_names() -> dict[str, str]:
+    """kommunkod -> name, for the 290 municipalities."""
+    return {m.kod: m.namn for m in municipalities()}
+
+
+@cache
 def counties() -> dict[str, str]:
     """Kolada län id (``0001``…``0025``) -> name, for the 21 counties."""
     return {m.lan_id: m.lan for m in municipalities()}

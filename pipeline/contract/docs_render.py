@@ -21,8 +21,8 @@ from pipeline.contract.dictionary import (
     Kind,
     Required,
 )
-from pipeline.contract.kpis import KPIS, POPULATION, Unit
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.kpis import KPIS, POPULATION, Kpi, Unit
+from pipeline.contract.rule_catalogue import RULES, Severity
 
 _REQUIRED = {
     Required.YES: "ja",
@@ -45,6 +45,12 @@ _UNIT = {Unit.COUNT: "antal", Unit.RATE: "antal per 10 000 invånare 18+", Unit.
 def _cell(text: str) -> str:
     """Markdown table cells cannot contain pipes or newlines."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _section(title: str, intro: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """``## title``, an intro paragraph and a Markdown table (cells already escaped)."""
+    return [f"## {title}", "", intro, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
 
 
 def _variables() -> list[str]:
@@ -78,30 +84,24 @@ def _code_lists() -> list[str]:
 
 
 def _rules() -> list[str]:
-    lines = ["## Regler", "",
-             "Fel (`E_…`) avvisar inlämningen; varningar (`W_…`) redovisas men inlämningen godtas.", "",
-             "| kod | typ | regel | så rättar du |", "|---|---|---|---|"]
-    for rule in RULES.values():
-        kind = "fel" if rule.severity is Severity.ERROR else "varning"
-        lines.append(f"| `{rule.code}` | {kind} | {_cell(rule.title_sv)} | {_cell(rule.fix_sv)} |")
-    lines.append("")
-    return lines
+    rows = [(f"`{rule.code}`", "fel" if rule.severity is Severity.ERROR else "varning", _cell(rule.title_sv),
+             _cell(rule.fix_sv)) for rule in RULES.values()]
+    return _section("Regler", "Fel (`E_…`) avvisar inlämningen; varningar (`W_…`) redovisas men inlämningen godtas.",
+                    ("kod", "typ", "regel", "så rättar du"), rows)
+
+
+def _denominator(k: Kpi) -> str:
+    if k.denominator is None:
+        return "–"
+    return "befolkning 18+ (× 10 000)" if k.denominator == POPULATION else f"`{_cell(k.denominator)}`"
 
 
 def _kpis() -> list[str]:
-    lines = ["## Nyckeltal", "",
-             "Täljare och nämnare är villkor på ett ärende i en period (dbt-modellen `int_case_periods`).", "",
-             "| id | titel | enhet | täljare | nämnare | kön |", "|---|---|---|---|---|---|"]
-    for k in KPIS:
-        if k.denominator is None:
-            denominator = "–"
-        elif k.denominator == POPULATION:
-            denominator = "befolkning 18+ (× 10 000)"
-        else:
-            denominator = f"`{_cell(k.denominator)}`"
-        lines.append(f"| `{k.id}` | {_cell(k.title)} | {_UNIT[k.unit]} | `{_cell(k.numerator)}` | {denominator} "
-                     f"| {'/'.join(k.genders)} |")
-    lines.append("")
+    rows = [(f"`{k.id}`", _cell(k.title), _UNIT[k.unit], f"`{_cell(k.numerator)}`", _denominator(k),
+             "/".join(k.genders)) for k in KPIS]
+    lines = _section("Nyckeltal",
+                     "Täljare och nämnare är villkor på ett ärende i en period (dbt-modellen `int_case_periods`).",
+                     ("id", "titel", "enhet", "täljare", "nämnare", "kön"), rows)
     lines += [f"- **{k.id}** {_cell(k.title)}: {_cell(k.description)}" for k in KPIS]
     lines.append("")
     return lines

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from pipeline.contract.dictionary import municipalities
+from pipeline.contract.dictionary import municipality_names
 
 SIMILAR_KIND = "liknande_kommuner_ifo"
 
@@ -43,8 +43,7 @@ def _groups(kind: str) -> dict[str, Group]:
 @cache
 def similar_group(kommunkod: str) -> Group | None:
     """The "Liknande kommuner IFO, <name>, …" group of ``kommunkod`` (None if Kolada has none)."""
-    names = {m.kod: m.namn for m in municipalities()}
-    name = names.get(kommunkod)
+    name = municipality_names().get(kommunkod)
     if name is None:
         return None
     prefix = f"Liknande kommuner IFO, {name}, "

@@ -27,6 +27,15 @@ class Unit(StrEnum):
     PERCENT = "percent"  # andel, %
 
 
+BOENDE_INSATSER = ("SKYB", "TILLB", "BOST")
+"""Insatser codes that make ``has_boende_insats`` true (SUKF10: skyddat boende, tillfälligt boende,
+stöd till ny bostad); dbt gets them from the generated macro ``boende_insatser()``, the feedback
+module imports them."""
+
+GENDER_OF_KON = {"1": "K", "2": "M"}
+"""Published gender of each ``kon`` code; other codes (annat, okänt) count in T only. dbt: the generated
+macro ``gender_group(column)`` (``X`` for the rest)."""
+
 UNIT_LABEL = {Unit.COUNT: "antal ärenden", Unit.RATE: "antal per 10 000 invånare 18 år och äldre",
               Unit.PERCENT: "procent (andel av ärendena)"}
 

@@ -1,4 +1,8 @@
-"""Reporting periods: quarters (``2025Q3``) and calendar years (``2025``)."""
+"""Reporting periods: quarters (``2025Q3``) and calendar years (``2025``), and the years the pipeline knows.
+
+The one definition of how a period is written: the GE suite, the upload form, release file names
+and dbt (a generated macro, ``pipeline.contract.dbt_render``) take their patterns from here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+_YEAR, _Q = "[0-9]{4}", "[1-4]"
+YEAR_PATTERN = _YEAR
+QUARTER_PATTERN = f"{_YEAR}Q{_Q}"
+PERIOD_PATTERN = f"{QUARTER_PATTERN}|{YEAR_PATTERN}"  # a published period: quarter or calendar year
+"""Unanchored regular expressions (valid in Python, JavaScript/HTML ``pattern``, DuckDB and Jinja)."""
+_QUARTER = re.compile(f"^({_YEAR})Q({_Q})$")
 
 FIRST_YEAR = 2019
 LAST_YEAR = 2030
@@ -50,6 +59,11 @@ def is_quarter(text: str) -> bool:
     """
     match = _QUARTER.match(text.strip().upper())
     return bool(match) and FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR
+
+
+def period_type(period: str) -> str:
+    """``"quarter"`` for ``2025Q3``, ``"year"`` for ``2025`` (the mart's ``period_type``)."""
+    return "quarter" if "Q" in period else "year"
 
 
 def all_quarters() -> list[str]:

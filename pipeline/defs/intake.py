@@ -8,7 +8,7 @@ from pipeline.defs.resources import DataFolder
 from pipeline.raw.completeness import completeness, summary
 from pipeline.raw.ingest import ingest_landing
 from pipeline.staged.accepted import read_period
-from pipeline.validation.quarter import stage_period, validate_pending
+from pipeline.validation.record_and_stage import stage_period, validate_pending
 from pipeline.writer_lock import writer_lock
 
 GROUP = "submissions"

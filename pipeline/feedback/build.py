@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pipeline.contract.dictionary import BY_NAME, municipalities
+from pipeline.contract.dictionary import BY_NAME, municipality_names
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.feedback import local as local_vars
 from pipeline.feedback.comparison import Comparison
@@ -111,7 +111,7 @@ def build_feedback(paths: Paths, kommunkod: str, period: str, *, cross: str = lo
     else:
         note = (f"Inga publicerade jämförelsevärden finns ännu för {period}: de kommer när kvartalet har "
                 "publicerats. Kommunens egna värden visas ändå.")
-    name = next(m.namn for m in municipalities() if m.kod == kommunkod)
+    name = municipality_names()[kommunkod]
     feedback = Feedback(kommunkod, name, period, year, sorted(quarters), note, has_comparison, cross)
 
     for p, title in ((period, f"Nyckeltal {period}"), (year, f"Nyckeltal {year} hittills")):

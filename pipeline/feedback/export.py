@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipeline.feedback.build import Feedback, Table
+from pipeline.templating import ENV, render
 
 _SMALL_FILL = PatternFill("solid", fgColor="FFF2CC")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
-_ENV = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def sheet_name(table: Table, used: set[str]) -> str:
@@ -81,11 +78,10 @@ def number(value: object) -> str:
     return str(value)
 
 
-_ENV.filters["number"] = number
+ENV.filters["number"] = number
 
 
 def to_html(feedback: Feedback, *, links: dict[str, str] | None = None, crossable: tuple[str, ...] = (),
             cross: str = "") -> str:
     """The print-ready page; ``links`` and ``crossable`` (portal only) add navigation print CSS hides."""
-    return _ENV.get_template("feedback.html").render(fb=feedback, links=links or {}, crossable=crossable,
-                                                     cross=cross)
+    return render("feedback.html", fb=feedback, links=links or {}, crossable=crossable, cross=cross)

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.contract.dictionary import BY_NAME, NATIONAL_COLUMNS
-from pipeline.contract.kpis import KPIS, POPULATION, Kpi, Unit
+from pipeline.contract.kpis import BOENDE_INSATSER, GENDER_OF_KON, KPIS, POPULATION, Kpi, Unit
 from pipeline.contract.periods import Quarter
 
 SMALL_BASE = 30
@@ -29,8 +29,6 @@ SMALL_BASE = 30
 before drawing conclusions from a share or a change)."""
 
 SMALL_TEXT = "litet underlag"
-BOENDE = ("SKYB", "TILLB", "BOST")  # KEY_FIGURES.md SUKF10, as dbt's int_case_periods
-GENDER_OF_KON = {"1": "K", "2": "M"}
 SPLITS = ("enhet_typ", "aldersgrupp", "utrikes_fodd", "hederskontext")
 """Splits beyond gender (gender is in the main tables, beside the published K and M values)."""
 
@@ -92,7 +90,7 @@ def case_periods(quarters: dict[str, pd.DataFrame], period: str) -> pd.DataFrame
     cases["opened_in_period"] = ((opened >= lo) & (opened <= hi)).to_numpy(dtype=bool)
     cases["closed_in_period"] = ((closed >= lo) & (closed <= hi)).fillna(False).to_numpy(dtype=bool)
     cases["has_insats"] = cases["insatser"].notna().to_numpy(dtype=bool)
-    cases["has_boende_insats"] = [bool(set(v.split("|")) & set(BOENDE)) for v in insatser]
+    cases["has_boende_insats"] = [bool(set(v.split("|")) & set(BOENDE_INSATSER)) for v in insatser]
     return cases.reset_index(drop=True)
 
 

@@ -46,7 +46,7 @@ class LocalVariable:
 
 
 def _folder(paths: Paths) -> Path:
-    return paths.restricted / "local_definitions"
+    return paths.local_definitions
 
 
 def load_definition(paths: Paths, kommunkod: str) -> dict[str, LocalVariable]:

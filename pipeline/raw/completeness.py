@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.contract.dictionary import municipalities
-from pipeline.raw.register import ACCEPTED, REJECTED, Register
+from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, STATUS_SV, Register
 from pipeline.settings import Paths
+
+MISSING = "missing"  # no file at all: not a register status
 
 
 @dataclass(frozen=True)
@@ -31,21 +33,21 @@ def completeness(paths: Paths, period: str) -> list[Row]:
         if m.kod in current:
             state = ACCEPTED
         elif not subs:
-            state = "missing"
+            state = MISSING
         elif all(s.status == REJECTED for s in subs):
             state = REJECTED
         else:
-            state = "received"
+            state = RECEIVED
         cur = current.get(m.kod)
         rows.append(Row(m.kod, m.namn, m.lan, state, len(subs), cur.version if cur else None))
     return rows
 
 
 def summary(rows: list[Row]) -> dict[str, int]:
-    out = {"accepted": 0, "rejected": 0, "received": 0, "missing": 0}
+    out = dict.fromkeys((ACCEPTED, REJECTED, RECEIVED, MISSING), 0)
     for row in rows:
         out[row.state] += 1
-    out["submitted"] = len(rows) - out["missing"]
+    out["submitted"] = len(rows) - out[MISSING]
     return out
 
 
@@ -63,6 +65,6 @@ def format_table(rows: list[Row], *, show_all: bool = False) -> str:
     shown = [r for r in rows if show_all or r.state != ACCEPTED]
     if shown:
         lines += ["", f"{'Kommun':<28}{'status':<10}{'versioner':>10}"]
-        labels = {"accepted": "godkänd", "rejected": "avvisad", "received": "mottagen", "missing": "saknas"}
+        labels = {**{k: v.lower() for k, v in STATUS_SV.items()}, MISSING: "saknas"}
         lines += [f"{r.kommunkod} {r.kommun[:22]:<23}{labels[r.state]:<10}{r.versions:>10}" for r in shown]
     return "\n".join(lines)

@@ -108,7 +108,7 @@ def refuse_at_door(data: bytes, *, original_name: str, period: str, kommunkod: s
     is where the sender learns why. Keeping the bytes would keep identity numbers in the archive.
     """
     from pipeline.raw.register import REJECTED
-    from pipeline.validation.quarter import record
+    from pipeline.validation.record_and_stage import record
     from pipeline.validation.validate import ValidationResult
 
     register = Register(paths)

@@ -13,6 +13,7 @@ from pipeline.settings import Paths
 from pipeline.sqlite_db import connect, open_db
 
 RECEIVED, ACCEPTED, REJECTED = "received", "accepted", "rejected"
+STATUS_SV = {RECEIVED: "Mottagen", ACCEPTED: "Godkänd", REJECTED: "Inte godkänd"}  # the words users read
 
 _SCHEMA = """
 create table if not exists submissions (
@@ -88,7 +89,7 @@ class Register:
 
     def backup(self) -> Path:
         """A consistent copy of the register (SQLite's online backup), keeping the newest few."""
-        folder = self.paths.restricted / "backups"
+        folder = self.paths.backups
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"register-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.sqlite"
         source = sqlite3.connect(self.db_path)
@@ -177,12 +178,6 @@ class Register:
                 f"select * from submissions {where} order by period, kommunkod, version, received_at", args
             ).fetchall()
         return [Submission(**dict(r)) for r in rows]
-
-    def pending_periods(self) -> list[str]:
-        """Quarters with files received but not yet validated (what the sensor reacts to)."""
-        with self._connect() as con:
-            rows = con.execute("select distinct period from submissions where status = 'received' order by 1")
-            return [r[0] for r in rows]
 
     def current(self, period: str) -> dict[str, Submission]:
         """Latest *accepted* version per municipality for a quarter.

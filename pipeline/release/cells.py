@@ -12,6 +12,7 @@ import io
 
 import pandas as pd
 
+from pipeline.contract.periods import period_type
 from pipeline.release import publish
 from pipeline.settings import Paths
 
@@ -30,7 +31,7 @@ def _frame(csv_files: list[bytes]) -> pd.DataFrame:
     frame = pd.concat(parts, ignore_index=True)
     frame["value"] = pd.to_numeric(frame["value"].replace("", None), errors="coerce")
     frame["preliminary"] = frame["preliminary"].eq("true")
-    frame["period_type"] = frame["period"].map(lambda p: "quarter" if "Q" in p else "year")
+    frame["period_type"] = frame["period"].map(period_type)
     return frame[list(CELL_COLUMNS)]
 
 

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.keyfigures.disclosure import TABLE_DESIGN_SV, apply_disclosure, suppression_summary
-from pipeline.raw.register import Register
+from pipeline.raw.register import ACCEPTED, Register
 from pipeline.release import publish
 from pipeline.release.cells import history_cells
 from pipeline.settings import Paths
@@ -41,7 +41,7 @@ def read_key_figures(paths: Paths) -> pd.DataFrame:
 
 def submissions_used(register: Register) -> list[dict]:
     """The accepted versions behind the national dataset: every quarter's current version per kommun."""
-    quarters = sorted({s.period for s in register.list(status="accepted")})
+    quarters = sorted({s.period for s in register.list(status=ACCEPTED)})
     return [
         {k: getattr(s, k) for k in ("submission_id", "kommunkod", "period", "version", "sha256")}
         for q in quarters for s in sorted(register.current(q).values(), key=lambda s: s.kommunkod or "")

@@ -46,6 +46,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import faults
+from pipeline.contract.periods import PERIOD_PATTERN
 from pipeline.release import kolada, notes, sdmx
 from pipeline.release.manifest import build_manifest
 from pipeline.settings import Paths
@@ -53,10 +54,12 @@ from pipeline.settings import Paths
 log = logging.getLogger(__name__)
 
 INDEX, MANIFEST, NOTES, CHANGES = "index.json", "manifest.json", "RELEASE_NOTES.md", "changes.csv"
-METADATA_FILES = ("kpi.json", "municipality.json")
+KPI_FILE, MUNICIPALITY_FILE = "kpi.json", "municipality.json"
 DATA_DIR, OBJECTS_DIR = "data", "objects"
+PERIOD_EXTENSIONS = ("json", "csv", "sdmx.csv")  # Kolada JSON, Kolada-style CSV, SDMX-CSV 2.0
+STRUCTURE_FILE = f"{DATA_DIR}/structure.sdmx.xml"  # the SDMX data structure definition
 VINTAGE = re.compile(r"^v(\d{3,})$")
-PERIOD_FILE = re.compile(r"^(\d{4}(?:Q[1-4])?)\.(json|csv)$")
+PERIOD_FILE = re.compile(rf"^({PERIOD_PATTERN})\.(json|csv)$")
 
 
 def vintage_name(number: int) -> str:
@@ -66,6 +69,12 @@ def vintage_name(number: int) -> str:
 def data_file(period: str, ext: str) -> str:
     """Path of one period's file inside a vintage folder: ``data/2025Q3.csv``."""
     return f"{DATA_DIR}/{period}.{ext}"
+
+
+def vintage_files(periods: list[str]) -> set[str]:
+    """Every file a vintage holding ``periods`` has (the manifest included): what the publisher writes."""
+    return {MANIFEST, NOTES, CHANGES, KPI_FILE, MUNICIPALITY_FILE, STRUCTURE_FILE,
+            *(data_file(p, ext) for p in periods for ext in PERIOD_EXTENSIONS)}
 
 
 def release_files(manifest: dict[str, Any]) -> list[str]:
@@ -215,7 +224,7 @@ def _clean_unlisted(paths: Paths, entries: list[dict[str, Any]]) -> None:
 def build_period_files(figures: pd.DataFrame, closed_years: set[int]) -> dict[str, bytes]:
     """``data/<period>.json``, ``.csv`` and ``.sdmx.csv`` (SDMX-CSV 2.0) for every period of ``figures``
     (deterministic bytes), plus the SDMX data structure definition."""
-    files: dict[str, bytes] = {data_file("structure", "sdmx.xml"): sdmx.sdmx_structure()}
+    files: dict[str, bytes] = {STRUCTURE_FILE: sdmx.sdmx_structure()}
     for period, rows in kolada.by_period(figures).items():
         preliminary = not kolada.is_final(period, closed_years)
         files[data_file(period, "json")] = kolada.dumps(kolada.data_document(rows, preliminary=preliminary))
@@ -254,12 +263,12 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         vintage = vintage_name(number)
         created = now.isoformat(timespec="seconds")
         files: dict[str, bytes] = {
-            "kpi.json": kolada.dumps(kolada.kpi_document(
+            KPI_FILE: kolada.dumps(kolada.kpi_document(
                 publ_period=str(max(int(str(p)[:4]) for p in figures["period"].astype(str))) if len(figures) else "",
                 publication_date=now.date().isoformat(),
                 preliminary=bool(figures["period"].astype(str).map(lambda p: not kolada.is_final(p, closed)).any()),
             )),
-            "municipality.json": kolada.dumps(kolada.municipality_document()),
+            MUNICIPALITY_FILE: kolada.dumps(kolada.municipality_document()),
             CHANGES: notes.changes_csv(changes),
         }
         prev_entry = entries[-1] if entries else None

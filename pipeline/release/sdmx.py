@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 - we only write XML here, never
 import pandas as pd
 
 from pipeline.contract import kpis
-from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipalities
+from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipality_names
 
 AGENCY = "SUKF"
 VERSION = "1.0"
@@ -142,7 +142,7 @@ def _component(parent: ET.Element, tag: str, comp_id: str, attrs: dict[str, str]
 
 def area_codes() -> dict[str, str]:
     """Kommuner, län and Riket with Kolada's ids."""
-    out = {m.kod: m.namn for m in municipalities()}
+    out = dict(municipality_names())
     out.update(counties())
     out[RIKET_ID] = RIKET_NAME
     return dict(sorted(out.items()))

@@ -58,6 +58,7 @@ from starlette.routing import Route
 from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
+from pipeline.contract.periods import PERIOD_PATTERN, YEAR_PATTERN
 from pipeline.release import notes, publish
 from pipeline.release.cells import published_cells
 from pipeline.services import tables
@@ -72,7 +73,7 @@ CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in me
 MAX_IDS = 25
 MAX_YEARS = 100
 _ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
-_YEAR_OR_QUARTER = re.compile(r"^(\d{4})(Q[1-4])?$")
+_PERIOD = re.compile(f"^(?:{PERIOD_PATTERN})$")
 _FILE = re.compile(r"^(?:data/)?[A-Za-z0-9_.-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "upload.js": "text/javascript"}
@@ -255,7 +256,8 @@ class ReleaseStore:
         earlier = list(self.index())
         upto = next((i for i, e in enumerate(earlier) if e["vintage"] == entry["vintage"]), len(earlier) - 1)
         release = LoadedRelease(entry["vintage"], str(entry.get("created") or manifest.get("created", "")),
-                                _values(read("kpi.json")), _values(read("municipality.json")), data, [None] * len(data),
+                                _values(read(publish.KPI_FILE)), _values(read(publish.MUNICIPALITY_FILE)), data,
+                                [None] * len(data),
                                 sha=hashlib.sha256(manifest_bytes).hexdigest(),
                                 periods=dict(manifest.get("periods") or {}),
                                 history=lambda: self._history_of(earlier[:upto + 1]))
@@ -328,10 +330,9 @@ def _periods(segment: str | list[str] | None) -> set[int | str] | None:
         return None
     out: set[int | str] = set()
     for text in ids:
-        match = _YEAR_OR_QUARTER.match(text.upper())
-        if not match:
+        if not _PERIOD.match(text.upper()):
             raise ApiError(400, f"Ogiltig period {text!r}: ange år (2025) eller kvartal (2025Q3).")
-        out.add(text.upper() if match.group(2) else int(text))
+        out.add(int(text) if re.fullmatch(YEAR_PATTERN, text) else text.upper())
     return out
 
 

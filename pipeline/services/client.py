@@ -23,6 +23,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from pipeline.raw.register import ACCEPTED, RECEIVED
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "count", "status", "preliminary", "isdeleted")
 
@@ -97,7 +99,7 @@ def wait_for_report(session: requests.Session, receipt: dict, token: str, wait: 
     status_url = receipt["report_json_url"].rsplit("/", 1)[0]
     while True:
         status = session.get(status_url, headers=headers, timeout=30)
-        if status.ok and status.json().get("status") != "received":
+        if status.ok and status.json().get("status") != RECEIVED:
             report = session.get(receipt["report_json_url"], headers=headers, timeout=60)
             if report.ok:
                 return {"submission": status.json(), "report": report.json()}
@@ -107,17 +109,11 @@ def wait_for_report(session: requests.Session, receipt: dict, token: str, wait: 
 
 
 def _print_summary(result: dict) -> None:
+    from pipeline.validation.report import terminal_lines
+
     sub, report = result["submission"], result["report"]
-    verdict = "GODKÄND" if sub["status"] == "accepted" else "AVVISAD"
-    print(f"Resultat: {verdict} — {sub.get('n_errors') or 0} fel, {sub.get('n_warnings') or 0} varningar")
-    issues = report.get("issues", []) if isinstance(report, dict) else []
-    for issue in issues[:20]:
-        where = f"rad {issue.get('row')}" if issue.get("row") else "filen"
-        column = f", {issue.get('column')}" if issue.get("column") else ""
-        print(f"  [{issue.get('severity', '')}] {issue.get('rule', '')} {where}{column}: "
-              f"{issue.get('message_sv', '')}")
-    if len(issues) > 20:
-        print(f"  … och {len(issues) - 20} till (se rapporten: {sub['report_url']})")
+    lines = terminal_lines(report if isinstance(report, dict) else {}, more=f" (se rapporten: {sub['report_url']})")
+    print("Resultat: " + "\n".join(lines))
 
 
 def _report_failure(exc: BaseException, server: str) -> int:
@@ -185,7 +181,7 @@ def upload_main(argv: list[str] | None = None) -> int:
               f"{receipt['report_url']}", file=sys.stderr)
         return 2
     _print_summary(result)
-    return 0 if result["submission"]["status"] == "accepted" else 1
+    return 0 if result["submission"]["status"] == ACCEPTED else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,12 +240,12 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
     """Download every file of a vintage (as listed by the server from its manifest) and verify each sha256."""
     import hashlib
 
+    from pipeline.release.publish import created_by, read_manifest
+
     listing = session.get(f"{server}/releases", timeout=60)
     listing.raise_for_status()
     entries = listing.json()["vintages"]
     if as_of:
-        from pipeline.release.publish import created_by
-
         try:
             entries = created_by(entries, as_of)
         except ValueError:
@@ -265,7 +261,7 @@ def pull_release_files(session: requests.Session, server: str, folder: Path, rel
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         size = download(session, url, target / name)
         print(f"  {name}: {'saknas' if size < 0 else f'{size} byte'}", file=sys.stderr)
-    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(target)
     for name, meta in manifest["files"].items():
         if hashlib.sha256((target / name).read_bytes()).hexdigest() != meta["sha256"]:
             raise ClientError(f"{name} stämmer inte med årgångens manifest (sha256); hämta igen.")

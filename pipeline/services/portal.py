@@ -19,30 +19,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from pipeline.contract.dictionary import municipalities
+from pipeline.contract.dictionary import municipality_names
 from pipeline.contract.periods import Quarter, is_quarter
 from pipeline.raw.ingest import safe_name
 from pipeline.raw.register import ACCEPTED, RECEIVED, Register
+from pipeline.raw.register import STATUS_SV as register_status_sv
 from pipeline.services import upload
 from pipeline.services.sessions import COOKIE, MAX_SECONDS, PRE_COOKIE, Session, SessionStore
 from pipeline.services.tokens import TokenStore
 from pipeline.services.upload import Refused, UploadConfig
+from pipeline.templating import render
 
 log = logging.getLogger("sukf.portal")
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PREFIX = "/portal"
-_KOMMUN = re.compile(r"^\d{4}$")
 _SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WEB = Path(__file__).with_name("web")
-_ENV = Environment(loader=FileSystemLoader(Path(__file__).with_name("portal_templates")),
-                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -51,7 +49,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
                                "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
 }
-STATUS_SV = {RECEIVED: "Mottagen – kontrolleras", ACCEPTED: "Godkänd", "rejected": "Inte godkänd"}
+STATUS_SV = {**register_status_sv, RECEIVED: register_status_sv[RECEIVED] + " – kontrolleras"}
 
 
 def local_time(iso: str | None) -> str:
@@ -65,11 +63,11 @@ def local_time(iso: str | None) -> str:
 
 
 def _kommun_name(kommunkod: str) -> str:
-    return next((m.namn for m in municipalities() if m.kod == kommunkod), kommunkod)
+    return municipality_names().get(kommunkod, kommunkod)
 
 
 def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
-    return HTMLResponse(_ENV.get_template(template).render(**context), status_code=status, headers=_HEADERS)
+    return HTMLResponse(render(f"portal/{template}", **context), status_code=status, headers=_HEADERS)
 
 
 def _message(title: str, message: str, status: int, session: Session | None = None, *, error: bool = True,
@@ -156,7 +154,7 @@ class Portal:
         subs = sorted(register.list(kommunkod=session.kommunkod), key=lambda s: s.received_at, reverse=True)
         rows = [{**s.as_dict(), "received_local": local_time(s.received_at),
                  "status_sv": STATUS_SV.get(s.status, s.status),
-                 "has_report": (self.paths.reports / f"{s.submission_id}.html").is_file()} for s in subs]
+                 "has_report": self.paths.report(s.submission_id, "html").is_file()} for s in subs]
         accepted = sorted({s.period for s in subs if s.status == ACCEPTED}, reverse=True)
         from pipeline.feedback.local import load_definition
 
@@ -227,7 +225,7 @@ class Portal:
         suffix = request.path_params["suffix"]
         if suffix not in ("html", "json"):
             raise Refused(404, "not_found", "Ingen sådan rapport.")
-        file = self.paths.reports / f"{sub.submission_id}.{suffix}"
+        file = self.paths.report(sub.submission_id, suffix)
         if not file.is_file():
             return _message("Rapporten är inte klar", "Filen kontrolleras vid nästa körning; rapporten visas här "
                             "när den är klar.", 404, session)
@@ -329,17 +327,12 @@ class Portal:
                                  f'attachment; filename="aterkoppling_{fb.kommunkod}_{fb.period}.xlsx"'})
 
 
-def _guarded(handler):
-    """Refusals become a Swedish HTML page with the refusal's status (never a stack trace)."""
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refusal:
-            log.info("portal refused: %s (%d)", refusal.code, refusal.status)
-            return HTMLResponse(_ENV.get_template("message.html").render(
-                title="Det gick inte", message=refusal.message_sv, error=True, details=[], session=None),
-                status_code=refusal.status, headers={**_HEADERS, **refusal.headers})
-    return endpoint
+def refusal_page(refusal: Refused) -> HTMLResponse:
+    """A refusal in the portal: a Swedish HTML page with the refusal's status (never a stack trace).
+    Called by the app's exception handler (``pipeline.services.serve``) for paths under /portal."""
+    return HTMLResponse(render("portal/message.html", title="Det gick inte", message=refusal.message_sv, error=True,
+                               details=[], session=None),
+                        status_code=refusal.status, headers={**_HEADERS, **refusal.headers})
 
 
 def portal_routes(config: UploadConfig) -> list[Route]:
@@ -359,7 +352,7 @@ def portal_routes(config: UploadConfig) -> list[Route]:
         (f"{k}/aterkoppling/{{period}}/utskrift", portal.feedback_print, "GET"),
         (f"{k}/aterkoppling/{{period}}/excel.xlsx", portal.feedback_excel, "GET"),
     ]
-    return [Route(path, _guarded(handler), methods=[method]) for path, handler, method in routes]
+    return [Route(path, handler, methods=[method]) for path, handler, method in routes]
 
 
-__all__ = ["portal_routes", "local_time"]
+__all__ = ["portal_routes", "local_time", "refusal_page"]

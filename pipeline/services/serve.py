@@ -17,11 +17,27 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 
+from pipeline.services import portal, upload
 from pipeline.services.api import ReleaseStore, api_routes
-from pipeline.services.upload import RateLimiter, UploadConfig, upload_routes
+from pipeline.services.upload import RateLimiter, Refused, UploadConfig, upload_routes
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
+
+log = logging.getLogger(__name__)
+
+
+async def on_refused(request: Request, refusal: Refused) -> Response:
+    """The one place a refusal becomes an answer (routes just raise ``Refused``): an HTML page in the
+    portal and for the no-JavaScript upload form, JSON ``{"error": code, ...}`` everywhere else."""
+    log.info("refused: %s (%d)", refusal.code, refusal.status)
+    if request.url.path.startswith(portal.PREFIX):
+        return portal.refusal_page(refusal)
+    if request.url.path == upload.FORM_PATH and request.method == "POST":
+        return upload.form_refusal_page(refusal)
+    return refusal.response()
 
 
 def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uploads_per_hour: int = 30) -> Starlette:
@@ -40,7 +56,8 @@ def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uplo
         await run_in_threadpool(store.preload)  # before uvicorn opens the port
         yield
 
-    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors], lifespan=lifespan)
+    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors], lifespan=lifespan,
+                     exception_handlers={Refused: on_refused})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ class Session:
 
 def _secret(paths: Paths) -> bytes:
     """The installation's signing key (restricted storage, created once, readable by the owner only)."""
-    file: Path = paths.restricted / "portal_secret.key"
+    file: Path = paths.portal_secret
     if not file.exists():
         file.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -74,7 +74,7 @@ def _sha(text: str) -> str:
 class SessionStore:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self.db_path = open_db(paths.restricted / "portal_sessions.sqlite", _SCHEMA)
+        self.db_path = open_db(paths.portal_sessions_db, _SCHEMA)
         self.key = _secret(paths)
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.contract import kpis as catalogue
-from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
+from pipeline.contract.dictionary import RIKET_ID, counties, municipalities, municipality_names
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
 from pipeline.release.kolada import safe_cell
 from pipeline.services.group_values import group_entries
@@ -141,8 +141,7 @@ def series_table(release, kpi_id: str, municipality: str, period_type: str, gend
     if comparable and group is not None:
         members = [e for e in items if e["municipality"] in set(group.member_ids)]
         group_by_period = {e["period"]: e for e in group_entries(group, members)}
-    names = {m.kod: m.namn for m in municipalities()}
-    header = ["Period", "Status", names[municipality]]
+    header = ["Period", "Status", municipality_names()[municipality]]
     if comparable:
         header += [f"Liknande kommuner IFO ({group.title})" if group else "Liknande kommuner IFO",
                    "Antal liknande kommuner med värde", counties()[lan], "Riket"]
@@ -167,7 +166,7 @@ def series_table(release, kpi_id: str, municipality: str, period_type: str, gend
     if not comparable:
         info = (*info, ("Jämförelse", "Antal jämförs inte med län och riket; välj ett nyckeltal per 10 000 "
                                       "invånare eller en andel för att jämföra."))
-    return Table(f"Tidsserie {kpi_id} {names[municipality]}", info, tuple(header), tuple(rows))
+    return Table(f"Tidsserie {kpi_id} {municipality_names()[municipality]}", info, tuple(header), tuple(rows))
 
 
 def _text(value: object) -> str:

@@ -11,7 +11,6 @@ Log lines carry ids, kommunkod, sizes and error codes — never file content, va
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import re
 import threading
@@ -35,6 +34,7 @@ from pipeline.raw.ingest import ingest_bytes, safe_name
 from pipeline.raw.register import Register, Submission
 from pipeline.services.tokens import TokenInfo, TokenStore
 from pipeline.settings import Paths
+from pipeline.templating import render
 
 log = logging.getLogger("sukf.upload")
 
@@ -318,35 +318,22 @@ def upload_routes(config: UploadConfig) -> list[Route]:
     quiet_access_log()
 
     async def create(request: Request) -> Response:
-        try:
-            sub, status = await _receive(request, config)
-        except Refused as refusal:
-            log.info("upload refused: %s (%d)", refusal.code, refusal.status)
-            return refusal.response()
+        sub, status = await _receive(request, config)
         return JSONResponse(_receipt(sub, request), status_code=status)
 
     async def listing(request: Request) -> Response:
-        try:
-            info = _authenticate(request, config)
-        except Refused as refusal:
-            return refusal.response()
+        info = _authenticate(request, config)
         period = request.query_params.get("period")
         subs = Register(config.paths).list(kommunkod=info.kommunkod, period=period.upper() if period else None)
         return JSONResponse({"submissions": [_receipt(s, request) for s in subs]})
 
     async def status(request: Request) -> Response:
-        try:
-            return JSONResponse(_receipt(_own_submission(request, config), request))
-        except Refused as refusal:
-            return refusal.response()
+        return JSONResponse(_receipt(_own_submission(request, config), request))
 
     def report(suffix: str, media_type: str):
         async def handler(request: Request) -> Response:
-            try:
-                sub = _own_submission(request, config)
-            except Refused as refusal:
-                return refusal.response()
-            file: Path = config.paths.reports / f"{sub.submission_id}.{suffix}"
+            sub = _own_submission(request, config)
+            file: Path = config.paths.report(sub.submission_id, suffix)
             if not file.is_file():
                 return JSONResponse({"error": "not_ready", "status": sub.status,
                                      "message": "Rapporten är inte klar än: filen valideras vid nästa körning."},
@@ -355,21 +342,13 @@ def upload_routes(config: UploadConfig) -> list[Route]:
         return handler
 
     async def form_page(request: Request) -> Response:
-        return HTMLResponse(_FORM_HTML)
+        return HTMLResponse(render("upload.html", title=FORM_TITLE))
 
     async def form_post(request: Request) -> Response:
-        """No-JavaScript fallback of the staff form: token comes as a form field, answer is HTML."""
-        try:
-            sub, _ = await _receive_form(request, config)
-        except Refused as refusal:
-            return HTMLResponse(_page("Filen togs inte emot", f"<p class='error'>{html.escape(refusal.message_sv)}"
-                                      "</p><p><a href='/upload'>Tillbaka</a></p>"), status_code=refusal.status)
-        body = (f"<p>Filen är mottagen och sparad.</p><dl><dt>Inlämnings-id</dt><dd>{sub.submission_id}</dd>"
-                f"<dt>Kommun</dt><dd>{sub.kommunkod}</dd><dt>Kvartal</dt><dd>{sub.period}</dd>"
-                f"<dt>Version</dt><dd>{sub.version}</dd><dt>SHA-256</dt><dd><code>{sub.sha256}</code></dd></dl>"
-                "<p>Filen valideras vid kvartalets körning. Rapporten hämtas med <code>sukf upload</code> eller "
-                "via formuläret (med JavaScript påslaget visas den här direkt).</p>")
-        return HTMLResponse(_page("Kvitto", body), status_code=201)
+        """No-JavaScript fallback of the staff form: token comes as a form field, answer is HTML
+        (a refusal too: see :func:`form_refusal_page`)."""
+        sub, _ = await _receive_form(request, config)
+        return HTMLResponse(render("upload.html", title="Kvitto", sub=sub), status_code=201)
 
     return [
         Route(f"{API_PREFIX}/submissions", create, methods=["POST"]),
@@ -378,10 +357,20 @@ def upload_routes(config: UploadConfig) -> list[Route]:
         Route(f"{API_PREFIX}/submissions/{{submission_id}}/report.html", report("html", "text/html"), methods=["GET"]),
         Route(f"{API_PREFIX}/submissions/{{submission_id}}/report.json", report("json", "application/json"),
               methods=["GET"]),
-        Route("/upload", form_page, methods=["GET"]),
-        Route("/upload", form_post, methods=["POST"]),
+        Route(FORM_PATH, form_page, methods=["GET"]),
+        Route(FORM_PATH, form_post, methods=["POST"]),
         *_portal_routes(config),
     ]
+
+
+FORM_TITLE = "Lämna kvartalsuppgifter"
+FORM_PATH = "/upload"
+
+
+def form_refusal_page(refusal: Refused) -> HTMLResponse:
+    """A refusal of the no-JavaScript form, as HTML (the app's exception handler calls this)."""
+    return HTMLResponse(render("upload.html", title="Filen togs inte emot", refusal=refusal),
+                        status_code=refusal.status, headers=refusal.headers)
 
 
 def _portal_routes(config: UploadConfig) -> list:
@@ -418,33 +407,3 @@ def _form_field(body: bytes, name: str) -> str:
     """A small text field of a buffered multipart body, found without parsing the file part."""
     match = re.search(rb'name="' + name.encode() + rb'"\r\n\r\n([^\r\n]{0,200})\r\n', body)
     return match.group(1).decode("utf-8", "replace").strip() if match else ""
-
-
-def create_upload_app(paths: Paths, **kwargs):
-    """A standalone app with only the upload routes (tests, or running the door on its own)."""
-    from starlette.applications import Starlette
-
-    return Starlette(routes=upload_routes(UploadConfig(paths, **kwargs)))
-
-
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang='sv'><head><meta charset='utf-8'><title>{html.escape(title)} – "
-            "SU-kvinnofrid</title><link rel='stylesheet' href='/static/style.css'></head><body>"
-            f"<header><h1>{html.escape(title)}</h1></header><main>{body}</main></body></html>")
-
-
-_FORM_HTML = _page("Lämna kvartalsuppgifter", """
-<p>Här laddar kommunens handläggare upp kvartalets fil (CSV eller Excel enligt mallen). Filen får inte
-innehålla personnummer eller namn. Du får ett kvitto direkt; valideringsrapporten visas när filen har
-kontrollerats.</p>
-<form id="upload" method="post" action="/upload" enctype="multipart/form-data">
-  <p><label>Uppladdningsnyckel<br><input type="password" name="token" id="token" required
-     autocomplete="off" size="60"></label></p>
-  <p><label>Kvartal<br><input name="period" id="period" required pattern="[0-9]{4}Q[1-4]"
-     placeholder="2025Q3" size="8"></label></p>
-  <p><label>Fil<br><input type="file" name="file" id="file" required accept=".csv,.xlsx"></label></p>
-  <p><button type="submit">Skicka</button></p>
-</form>
-<section id="result" aria-live="polite"></section>
-<script src="/static/upload.js"></script>
-""")

@@ -32,7 +32,7 @@ BINARY_MAGIC: dict[bytes, str] = {
 
 
 class UnreadableFile(Exception):  # noqa: N818 - name fixed by the architecture contract
-    """The file cannot be taken in as a submission; ``code`` is a rule code from rules.py.
+    """The file cannot be taken in as a submission; ``code`` is a rule code from pipeline.contract.rule_catalogue.
 
     The messages are written by this project only: they never contain a value from the file.
     """

@@ -40,7 +40,8 @@ from pipeline.contract.dictionary import (
     municipalities,
 )
 from pipeline.contract.periods import FIRST_YEAR, LAST_YEAR, Quarter, quarter_range
-from pipeline.contract.rules import RULES
+from pipeline.contract.rule_catalogue import RULES
+from pipeline.validation.personnummer import luhn_check_digit
 
 NEW_CASES_PER_10000_YEAR = 6.0
 HISTORY_QUARTERS = 20  # simulate 5 years back: no case lasts longer, so earlier quarters never matter
@@ -377,21 +378,12 @@ def write_submissions(out_dir: Path | str, quarters: list[str], kommuner: list[s
 FAULT_KOMMUN = "0380"  # big enough (~60 cases a quarter) for shares and cross-quarter rules
 
 
-def luhn_digit(digits: str) -> str:
-    """The personnummer check digit for the 9 digits YYMMDDNNN."""
-    total = 0
-    for i, ch in enumerate(digits):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
 def fake_personnummer(rng: np.random.Generator, *, long_form: bool) -> str:
     """A Luhn-valid personnummer-like value: ``YYMMDD-NNNN`` or ``YYYYMMDDNNNN`` (for fault files only)."""
     born = date(1950, 1, 1) + timedelta(days=int(rng.integers(0, 50 * 365)))
     serial = f"{int(rng.integers(0, 1000)):03d}"
     nine = born.strftime("%y%m%d") + serial
-    check = luhn_digit(nine)
+    check = luhn_check_digit(nine)
     return f"{born:%Y%m%d}{serial}{check}" if long_form else f"{born:%y%m%d}-{serial}{check}"
 
 

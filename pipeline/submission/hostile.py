@@ -25,6 +25,7 @@ from datetime import date
 import pandas as pd
 
 from pipeline.contract.dictionary import XLSX_SHEET_NAME
+from pipeline.validation.personnummer import luhn_check_digit
 
 MAX_COLUMNS_PROBE = 250  # a column beyond reading's cap (200)
 DASHES = ("\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe58", "\ufe63", "\uff0d")
@@ -32,18 +33,10 @@ DASHES = ("\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", 
 dash, small hyphen-minus, full-width hyphen-minus: what word processors and keyboards produce."""
 
 
-def _luhn_digit(nine: str) -> str:
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
 def _secret(born: date, serial: int) -> str:
     """``YYYYMMDDNNNN`` with a valid check digit (the long form; short forms are derived)."""
     nine = f"{born:%y%m%d}{serial:03d}"
-    return f"{born:%Y}{nine[2:]}{_luhn_digit(nine)}"
+    return f"{born:%Y}{nine[2:]}{luhn_check_digit(nine)}"
 
 
 # One identity-number-like value per hiding place, so a leak names its path.

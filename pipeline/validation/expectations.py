@@ -239,11 +239,6 @@ def _outcome(res: Any) -> Outcome:
     )
 
 
-def run_file_suites(frame: pd.DataFrame) -> tuple[SuiteResult, SuiteResult]:
-    """Both suites for one submission: (errors, warnings). A batch of one, see :func:`run_file_suites_batch`."""
-    return run_file_suites_batch([frame])[0]
-
-
 # --- many files in one GE pass ---------------------------------------------------------------
 #
 # How each expectation type is split back per file. ``rows``: a row-wise map expectation, its

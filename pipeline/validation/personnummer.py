@@ -131,13 +131,19 @@ class Hit:
     column: str | None  # None when the column *name* itself is the hit (it must not be echoed)
 
 
-def luhn_ok(ten_digits: str) -> bool:
-    """Luhn check over YYMMDDNNNN (weights 2,1,2,1,…; digits of the products summed)."""
+def luhn_check_digit(nine_digits: str) -> str:
+    """The check digit of YYMMDDNNN (weights 2,1,2,1,…; digits of the products summed). The one Luhn
+    implementation: detection here, and the synthetic personnummer of the generator and hostile corpus."""
     total = 0
-    for i, ch in enumerate(ten_digits):
+    for i, ch in enumerate(nine_digits):
         product = int(ch) * (2 if i % 2 == 0 else 1)
         total += product - 9 if product > 9 else product
-    return total % 10 == 0
+    return str((10 - total % 10) % 10)
+
+
+def luhn_ok(ten_digits: str) -> bool:
+    """YYMMDDNNNN carries a valid check digit."""
+    return luhn_check_digit(ten_digits[:9]) == ten_digits[9]
 
 
 def _plausible(match: re.Match[str]) -> bool:

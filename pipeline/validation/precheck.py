@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -22,13 +23,11 @@ import pandas as pd
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
 from pipeline.raw.ingest import safe_name
+from pipeline.raw.register import ACCEPTED
 from pipeline.settings import Paths
 from pipeline.submission.reading import UnreadableFile, read_submission
-from pipeline.validation.personnummer import mask
-from pipeline.validation.report import PRECHECK_TITLE, Precheck, render_html, render_json, status_text
+from pipeline.validation.report import PRECHECK_TITLE, Precheck, render_html, render_json, terminal_lines
 from pipeline.validation.validate import ValidationResult, validate_submission
-
-SHOWN_ISSUES = 20
 
 
 class PreviousError(ValueError):
@@ -133,19 +132,16 @@ def main(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(render_json(result, meta, precheck), encoding="utf-8")
 
-    status_sv, _ = status_text(result)
-    print(f"{PRECHECK_TITLE}: {safe_name(args.file.name)}: {status_sv}")
-    print(f"  kommun {result.kommunkod or '?'}, period {args.period}, {result.n_rows} rader, "
-          f"{len(result.errors)} fel, {len(result.warnings)} varningar")
+    status, *issues = terminal_lines(json.loads(render_json(result, meta, precheck)),
+                                     more=" (se rapporten)" if args.html or args.json
+                                     else " (använd --html eller --json för alla)")
+    print(f"{PRECHECK_TITLE}: {safe_name(args.file.name)}: {status}")
+    print(f"  kommun {result.kommunkod or '?'}, period {args.period}, {result.n_rows} rader")
     if precheck.rules_skipped:
         print(f"  kördes inte (ange --previous FIL): {', '.join(precheck.rules_skipped)}")
-    for issue in result.issues[:SHOWN_ISSUES]:
-        kind = "FEL" if issue.severity == "error" else "varning"
-        print(f"  [{kind}] {issue.rule}: {mask(issue.message_sv)}")
-    if len(result.issues) > SHOWN_ISSUES:
-        print(f"  … och {len(result.issues) - SHOWN_ISSUES} till"
-              + (" (se rapporten)" if args.html or args.json else " (använd --html eller --json för alla)"))
+    if issues:
+        print("\n".join(issues))
     for target in (args.html, args.json):
         if target:
             print(f"  rapport: {target}")
-    return 0 if result.status == "accepted" else 1
+    return 0 if result.status == ACCEPTED else 1

@@ -7,23 +7,27 @@ page stays readable and small.
 
 Privacy: values are only what ``Issue.value`` allows (never personal), and every free string that
 reaches a report (messages, file name) goes through ``personnummer.mask`` as a last line of
-defence. Everything in the HTML is escaped.
+defence. Everything in the HTML is escaped (Jinja2 autoescape, ``templates/report.html``).
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.contract.dictionary import BY_NAME, municipalities
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.dictionary import BY_NAME, municipality_names
+from pipeline.contract.rule_catalogue import RULES, Severity
+from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV
+from pipeline.templating import render
+from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.personnummer import mask
-from pipeline.validation.rules import CROSS_QUARTER_RULES, Issue, location_sv
-from pipeline.validation.validate import ValidationResult
 
+if TYPE_CHECKING:  # the upload client prints reports without loading the validation machinery
+    from pipeline.validation.validate import ValidationResult
+
+SHOWN_ISSUES = 20  # issues printed in a terminal; the files have them all
 META_KEYS = ("submission_id", "kommunkod", "period", "version", "original_name", "sha256", "received_at")
 MAX_ROWS_LISTED = 200  # row numbers spelled out per group in the HTML; the JSON has them all
 MAX_VALUES_LISTED = 10
@@ -73,11 +77,11 @@ def _issue_dict(issue: Issue) -> dict[str, Any]:
 
 def status_text(result: ValidationResult) -> tuple[str, str]:
     """(Swedish, English) plain-words status shown at the top."""
-    if result.status != "accepted":
-        return "Inte godkänd – rätta och skicka igen", "Rejected – correct the file and send it again"
+    if result.status != ACCEPTED:
+        return f"{STATUS_SV[REJECTED]} – rätta och skicka igen", "Rejected – correct the file and send it again"
     if result.warnings:
-        return "Godkänd – med varningar att se över", "Accepted – with warnings to review"
-    return "Godkänd", "Accepted"
+        return f"{STATUS_SV[ACCEPTED]} – med varningar att se över", "Accepted – with warnings to review"
+    return STATUS_SV[ACCEPTED], "Accepted"
 
 
 def render_json(result: ValidationResult, meta: dict | None, precheck: Precheck | None = None) -> str:
@@ -104,6 +108,20 @@ def render_json(result: ValidationResult, meta: dict | None, precheck: Precheck 
     if precheck is not None:
         doc["precheck"] = precheck.as_dict()
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def terminal_lines(doc: dict[str, Any], *, limit: int = SHOWN_ISSUES, more: str = " (se rapporten)") -> list[str]:
+    """A JSON report (``render_json``) in a terminal, as ``sukf upload`` and ``sukf precheck`` print it:
+    the status and counts, then the first ``limit`` issues (their messages name row and column)."""
+    counts, issues = doc.get("counts", {}), doc.get("issues", [])
+    lines = [f"{doc.get('status_sv', doc.get('status', ''))} — {counts.get('errors', 0)} fel, "
+             f"{counts.get('warnings', 0)} varningar"]
+    for issue in issues[:limit]:
+        kind = "FEL" if issue.get("severity") == Severity.ERROR else "varning"
+        lines.append(f"  [{kind}] {issue.get('rule', '')}: {mask(str(issue.get('message_sv', '')))}")
+    if len(issues) > limit:
+        lines.append(f"  … och {len(issues) - limit} till{more}")
+    return lines
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -152,66 +170,41 @@ def row_ranges(rows: list[int], limit: int = MAX_ROWS_LISTED) -> str:
     return text
 
 
-def _e(value: Any, *, masked: bool = True) -> str:
-    """HTML-escaped text; masked unless it is an identifier we generated (hashes can hold digit runs)."""
-    return html.escape(str(_text(value) if masked else value), quote=True)
-
-
 def _kommun_name(code: str | None) -> str:
-    names = {m.kod: m.namn for m in municipalities()}
+    names = municipality_names()
     return f"{code} {names[code]}" if code in names else (code or "–")
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:70rem;
-padding:0 1rem;color:#1b1b1b;line-height:1.45}
-h1{font-size:1.4rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
-.status{padding:1rem 1.2rem;border-radius:.4rem;font-size:1.3rem;font-weight:600;margin:1rem 0}
-.ok{background:#e3f4e4;border-left:.5rem solid #2e7d32}
-.warn{background:#fff4d6;border-left:.5rem solid #b58100}
-.bad{background:#fde7e7;border-left:.5rem solid #c62828}
-.precheck{background:#e8eefc;border-left:.5rem solid #1a56c4}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.35rem .5rem;
-text-align:left;vertical-align:top}th{background:#f2f2f2}.meta th{width:12rem}
-.error{color:#b71c1c;font-weight:600}.warning{color:#8a6100;font-weight:600}.small{color:#555;font-size:.9rem}
-"""
-
-
-def _meta_table(result: ValidationResult, meta: dict[str, Any]) -> str:
+def _meta_rows(result: ValidationResult, meta: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, value) of the file's facts; values masked except the identifiers we generated
+    (submission id and sha256 are hex and may hold digit runs that look like a personnummer)."""
     rows = [
-        ("Kommun", _kommun_name(result.kommunkod or meta.get("kommunkod"))),
-        ("Period", result.period or meta.get("period") or "–"),
-        ("Fil", meta.get("original_name") or "–"),
+        ("Kommun", _text(_kommun_name(result.kommunkod or meta.get("kommunkod")))),
+        ("Period", _text(result.period or meta.get("period") or "–")),
+        ("Fil", _text(meta.get("original_name") or "–")),
         ("Version", meta.get("version") or "–"),
-        ("Mottagen", meta.get("received_at") or "–"),
+        ("Mottagen", _text(meta.get("received_at") or "–")),
         ("Inlämnings-id", meta.get("submission_id") or "–"),
         ("Kontrollsumma (SHA-256)", meta.get("sha256") or "–"),
         ("Antal ärenden (rader)", result.n_rows),
-        ("Filformat", " ".join(str(x) for x in (result.file_format, result.encoding, result.delimiter) if x)
-         or "–"),
+        ("Filformat", _text(" ".join(str(x) for x in (result.file_format, result.encoding, result.delimiter) if x)
+                            or "–")),
     ]
-    own_ids = {"Inlämnings-id", "Kontrollsumma (SHA-256)"}
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v, masked=k not in own_ids)}</td></tr>" for k, v in rows)
-    return f'<table class="meta">{body}</table>'
+    return rows
 
 
 def _severity_sv(severity: Severity) -> str:
     return "Fel" if severity == Severity.ERROR else "Varning"
 
 
-def _summary_table(groups: list[Group]) -> str:
+def _summary(groups: list[Group]) -> list[dict[str, Any]]:
     per_rule: dict[str, list[Group]] = {}
     for g in groups:
         per_rule.setdefault(g.rule, []).append(g)
-    lines = []
-    for rule, gs in per_rule.items():
-        spec = RULES[rule]
-        columns = ", ".join(g.column for g in gs if g.column) or "–"
-        count = sum(len(g.issues) for g in gs)
-        lines.append(f'<tr><td class="{_e(spec.severity)}">{_e(_severity_sv(spec.severity))}</td>'
-                     f"<td>{_e(spec.title_sv)}</td><td>{count}</td><td>{_e(columns)}</td></tr>")
-    return ("<table><tr><th>Typ</th><th>Vad</th><th>Antal</th><th>Kolumner</th></tr>"
-            + "".join(lines) + "</table>")
+    return [{"severity": str(RULES[rule].severity), "severity_sv": _severity_sv(RULES[rule].severity),
+             "title": RULES[rule].title_sv, "count": sum(len(g.issues) for g in gs),
+             "columns": _text(", ".join(g.column for g in gs if g.column) or "–")}
+            for rule, gs in per_rule.items()]
 
 
 def detail_sv(issue: Issue) -> str:
@@ -225,23 +218,8 @@ def _rules_list(codes: list[str]) -> str:
     return ", ".join(f"{RULES[c].title_sv} ({c})" for c in codes)
 
 
-def _precheck_block(precheck: Precheck) -> list[str]:
-    parts = [f'<div class="status precheck" role="note">{_e(PRECHECK_TITLE)}</div>',
-             "<p>Filen har kontrollerats men <strong>inte</strong> skickats in och ingenting har sparats. "
-             "Ladda upp filen för att lämna den.</p>"]
-    if precheck.previous:
-        parts.append(f"<p>Korskvartalsreglerna kördes mot: {_e(', '.join(precheck.previous))}.</p>")
-    else:
-        parts.append("<p><strong>Kördes inte</strong> (kräver kommunens tidigare godkända fil, "
-                     f"<code>--previous FIL</code>): {_e(_rules_list(precheck.rules_skipped))}.</p>")
-    parts.append(f'<details><summary>Regler som kördes ({len(precheck.rules_run)})</summary><p class="small">'
-                 f"{_e(_rules_list(precheck.rules_run))}</p></details>")
-    return parts
-
-
-def _problem_row(group: Group) -> str:
+def _problem(group: Group) -> dict[str, Any]:
     spec = RULES[group.rule]
-    rows = row_ranges(group.rows) or "hela filen"
     column = group.column or "–"
     if group.column in BY_NAME:
         column = f"{group.column} ({BY_NAME[group.column].label_sv})"
@@ -251,41 +229,24 @@ def _problem_row(group: Group) -> str:
         what = detail_sv(group.issues[0])
     else:
         what = f"{spec.title_sv} ({len(group.issues)} st). Till exempel: {detail_sv(group.issues[0])}"
-    return (f'<tr><td class="{_e(spec.severity)}">{_e(_severity_sv(spec.severity))}</td><td>{_e(rows)}</td>'
-            f"<td>{_e(column)}</td><td>{_e(value_text or '–')}</td><td>{_e(what)}</td>"
-            f"<td>{_e(spec.fix_sv)}</td></tr>")
+    return {"severity": str(spec.severity), "severity_sv": _severity_sv(spec.severity),
+            "rows": _text(row_ranges(group.rows) or "hela filen"), "column": _text(column),
+            "shown": _text(value_text or "–"), "what": _text(what), "fix": _text(spec.fix_sv)}
 
 
 def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck | None = None) -> str:
-    """A self-contained, Swedish-first page: status in plain words, summary per rule, then problems."""
+    """A self-contained, Swedish-first page (``templates/report.html``): status in plain words, summary
+    per rule, then problems."""
     meta = _meta(meta)
     status_sv, status_en = status_text(result)
-    css_class = "bad" if result.status != "accepted" else ("warn" if result.warnings else "ok")
     groups = group_issues(result.issues)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="sv"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Kontrollrapport {_e(result.period or meta.get('period') or '')} – SU-kvinnofrid</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Kontrollrapport för inlämning till SU-kvinnofrid</h1>",
-        *(_precheck_block(precheck) if precheck else []),
-        f'<div class="status {css_class}" role="status">{_e(status_sv)}</div>',
-        f'<p class="small" lang="en">{_e(status_en)}.</p>',
-        f"<p>{len(result.errors)} fel och {len(result.warnings)} varningar. "
-        + ("Fel måste rättas innan uppgifterna kan användas; varningar är till för att ni ska kontrollera "
-           "uppgifterna men hindrar inte inlämningen.</p>"),
-        _meta_table(result, meta),
-    ]
-    if groups:
-        parts += ["<h2>Sammanfattning</h2>", _summary_table(groups), "<h2>Problem att rätta</h2>",
-                  '<p class="small">Radnumren är desamma som i Excel eller en textredigerare (rubrikraden är '
-                  "rad 1, i Excel-mallen rad 2). Värden visas bara när de inte kan vara personuppgifter.</p>",
-                  "<table><tr><th>Typ</th><th>Rad</th><th>Kolumn</th><th>Värde</th><th>Vad som är fel</th>"
-                  "<th>Hur du rättar</th></tr>",
-                  *(_problem_row(g) for g in groups), "</table>"]
-    else:
-        parts.append("<p>Inga problem hittades.</p>")
-    parts.append('<p class="small">En maskinläsbar version med varje problem (även på engelska) finns i '
-                 "JSON-rapporten.</p></body></html>")
-    return "\n".join(parts) + "\n"
+    block = None
+    if precheck is not None:
+        block = {"title": PRECHECK_TITLE, "previous": [_text(p) for p in precheck.previous],
+                 "skipped": _rules_list(precheck.rules_skipped), "run": _rules_list(precheck.rules_run),
+                 "n_run": len(precheck.rules_run)}
+    return render("report.html", period=_text(result.period or meta.get("period") or ""), precheck=block,
+                  css_class="bad" if result.status != ACCEPTED else ("warn" if result.warnings else "ok"),
+                  status_sv=status_sv, status_en=status_en, n_errors=len(result.errors),
+                  n_warnings=len(result.warnings), meta_rows=_meta_rows(result, meta), summary=_summary(groups),
+                  problems=[_problem(g) for g in groups]) + "\n"

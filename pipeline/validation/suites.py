@@ -5,7 +5,7 @@
 Rendering does not import great_expectations (≈2.6 s): the JSON has the shape of GE 1.x
 ``ExpectationSuite.to_json_dict()`` and is loaded into GE only when validating.
 
-Every expectation carries ``meta.rule`` (a code of ``pipeline.contract.rules``) so a failure
+Every expectation carries ``meta.rule`` (a code of ``pipeline.contract.rule_catalogue``) so a failure
 becomes an Issue with the right rule, and ``meta.scope``: ``"file"`` for checks that only make
 sense for one submission (row count limits); the national run over all accepted cases skips them.
 """
@@ -27,11 +27,12 @@ from pipeline.contract.dictionary import (
     Required,
     municipality_codes,
 )
+from pipeline.contract.periods import QUARTER_PATTERN
 
 ERROR_SUITE = "submission_errors"
 WARNING_SUITE = "submission_warnings"
 
-PERIOD_PATTERN = r"^[0-9]{4}Q[1-4]$"
+PERIOD_PATTERN = f"^{QUARTER_PATTERN}$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_OR_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?$"
 UNIQUE_KEY = ("kommunkod", "period", "arende_id")
@@ -137,5 +138,3 @@ def render_error_suite() -> str:
 def render_warning_suite() -> str:
     return _dump(warning_suite())
 
-
-SUITES = {ERROR_SUITE: error_suite, WARNING_SUITE: warning_suite}

@@ -32,16 +32,15 @@ import pandas as pd
 
 from pipeline.contract.dictionary import BY_NAME, Kind, municipality_codes
 from pipeline.contract.periods import Quarter
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.rule_catalogue import RULES, Severity
+from pipeline.raw.register import ACCEPTED, REJECTED
 from pipeline.submission.reading import ParsedFile, UnreadableFile, read_submission
-from pipeline.validation import expectations, rules
+from pipeline.validation import case_checks, expectations
+from pipeline.validation.case_checks import Issue, make_issue, value_issue
 from pipeline.validation.personnummer import find_personnummer
-from pipeline.validation.rules import Issue, make_issue, value_issue
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
 _MULTI_SPACES = re.compile(r"\s*\|\s*")
 _DEDUPE_ROWS = 1000
 """From this many rows, preparing each distinct text once beats one call per cell (factorize costs more
@@ -108,7 +107,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 def normalise_cases(prepared: pd.DataFrame) -> pd.DataFrame:
     """National columns only (lokal_* and unknown columns dropped); ``YYYY-MM`` → ``YYYY-MM-01``;
     multi-selects as sorted, de-duplicated codes joined by ``|``."""
-    cases = rules.national_only(prepared)
+    cases = case_checks.national_only(prepared)
     for var in BY_NAME.values():
         column = cases[var.name]
         if var.kind is Kind.DATE:
@@ -284,7 +283,7 @@ def door_check(data: bytes, filename: str, clock: _Clock | None = None) -> DoorV
     clock.lap("personnummer")
     if hits:
         log.warning("personnummer-like values in %d cell(s): file rejected, values not shown", len(hits))
-    return DoorVerdict(parsed, rules.merge(hits))
+    return DoorVerdict(parsed, case_checks.merge(hits))
 
 
 def _read_and_prepare(item: BatchItem, clock: _Clock) -> ValidationResult | _Prepared:
@@ -315,14 +314,14 @@ def _finish(state: _Prepared, error_result: expectations.SuiteResult, warning_re
     own = state.item.kommunkod if state.item.kommunkod is not None else _file_kommunkod(prepared)
     issues = _ge_issues(error_result, prepared, row_numbers)
     issues += _ge_issues(warning_result, prepared, row_numbers)
-    issues += rules.check_rows(prepared, row_numbers, quarter=quarter, kommunkod=own, period=period)
-    issues += rules.check_columns(prepared.columns)
-    issues += rules.check_history(prepared, row_numbers, state.item.history, quarter=quarter)
+    issues += case_checks.check_rows(prepared, row_numbers, quarter=quarter, kommunkod=own, period=period)
+    issues += case_checks.check_columns(prepared.columns)
+    issues += case_checks.check_history(prepared, row_numbers, state.item.history, quarter=quarter)
     if own is None and len(prepared):  # zero cases is a valid report whoever sends it (same verdict at every door)
         issues.append(make_issue("E_WRONG_KOMMUN", None, "kommunkod", None,
                                  "filen har ingen giltig kommunkod, så inlämningens kommun kan inte avgöras.",
                                  "the file has no valid municipality code."))
-    merged = rules.merge(issues)
+    merged = case_checks.merge(issues)
     clock.lap("rules")
 
     rejected = any(i.severity == Severity.ERROR for i in merged)

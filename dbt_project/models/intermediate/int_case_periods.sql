@@ -22,7 +22,7 @@ states as (
 boende as (
     select distinct kommunkod, period, arende_id
     from {{ ref('stg_case_insatser') }}
-    where insats in ('SKYB', 'TILLB', 'BOST')
+    where insats in {{ boende_insatser() }}
 )
 
 select

@@ -20,7 +20,7 @@ by_group as (
     select
         kommunkod,
         period,
-        case kon when '1' then 'K' when '2' then 'M' else 'X' end as gender_group,
+        {{ gender_group('kon') }} as gender_group,
         {%- for kpi in kpis %}
         count_if({{ kpi.numerator }}) as n_{{ kpi.id }},
         {%- if kpi.id in with_condition_denominator %}
@@ -41,7 +41,7 @@ regions as (
     from submissions as s
     inner join {{ ref('stg_kommuner') }} as k on s.kommunkod = k.kommunkod
     union all
-    select s.kommunkod, s.period, s.period_type, s.year, '0000' as municipality, 'L' as municipality_type
+    select s.kommunkod, s.period, s.period_type, s.year, {{ riket_id() }} as municipality, 'L' as municipality_type
     from submissions as s
 ),
 

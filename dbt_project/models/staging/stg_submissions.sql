@@ -9,8 +9,8 @@
 -- depends_on: {{ source('accepted', 'cases') }}
 with files as (
     select
-        regexp_extract(file_name, '([0-9]{4}Q[1-4])[/\\]([0-9]{4})\.parquet$', 1) as period,
-        regexp_extract(file_name, '([0-9]{4}Q[1-4])[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
+        regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 1) as period,
+        regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
         num_rows as n_cases
     from parquet_file_metadata('{{ env_var("SUKF_DATA_DIR") }}/restricted/accepted/*/*.parquet')
 )

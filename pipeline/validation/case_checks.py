@@ -44,7 +44,7 @@ from pipeline.contract.dictionary import (
     Kind,
 )
 from pipeline.contract.periods import Quarter
-from pipeline.contract.rules import RULES, Severity
+from pipeline.contract.rule_catalogue import RULES, Severity
 from pipeline.validation.personnummer import contains_personnummer
 
 COUNT_CHANGE_MIN_PREVIOUS = 10

@@ -22,7 +22,7 @@ from pipeline.raw import archive
 from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submission
 from pipeline.settings import Paths
 from pipeline.staged import accepted as staged
-from pipeline.validation.report import render_html, render_json
+from pipeline.validation.report import META_KEYS, render_html, render_json
 from pipeline.validation.validate import BatchItem, ValidationResult, validate_batch
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,9 @@ class Outcome:
     current: bool  # True when this version is now the municipality's current accepted one
 
 
-def report_paths(paths: Paths, submission_id: str) -> tuple:
-    return paths.reports / f"{submission_id}.html", paths.reports / f"{submission_id}.json"
-
-
 def _write_reports(paths: Paths, sub: Submission, result: ValidationResult) -> None:
-    meta = {k: getattr(sub, k) for k in
-            ("submission_id", "kommunkod", "period", "version", "original_name", "sha256", "received_at")}
-    html_path, json_path = report_paths(paths, sub.submission_id)
+    meta = {k: getattr(sub, k) for k in META_KEYS}
+    html_path, json_path = paths.report(sub.submission_id, "html"), paths.report(sub.submission_id, "json")
     html_path.parent.mkdir(parents=True, exist_ok=True)
     for target, text in ((html_path, render_html(result, meta)), (json_path, render_json(result, meta))):
         tmp = target.with_name(f".{target.name}.tmp")
@@ -72,7 +67,7 @@ def record(paths: Paths, register: Register, sub: Submission, result: Validation
     n_errors = sum(1 for i in result.issues if i.severity == "error")
     n_warnings = len(result.issues) - n_errors
     _write_reports(paths, sub, result)
-    status = ACCEPTED if result.status == "accepted" and sub.kommunkod and sub.version else REJECTED
+    status = ACCEPTED if result.status == ACCEPTED and sub.kommunkod and sub.version else REJECTED
     if status == ACCEPTED and result.cases is not None:  # write-ahead: the file exists before the status
         staged.write_validated(paths, cases=result.cases, submission_id=sub.submission_id, version=sub.version)
     faults.point("validate.after_validated")
