@@ -229,7 +229,7 @@ def history(args, n_history: int) -> dict:
     from pipeline.raw.ingest import ingest_landing
     from pipeline.settings import paths
     from pipeline.submission.generator import write_submissions
-    from pipeline.validation.quarter import validate_and_stage
+    from pipeline.validation.record_and_stage import validate_and_stage
 
     p = paths()
     codes = [m.kod for m in municipalities()]
