@@ -51,3 +51,22 @@ def write_instance_config(home: Path, embedded_yaml: str) -> Path:
         tmp.write_text(wanted, encoding="utf-8")
         tmp.replace(config)
     return config
+
+
+def main(argv: list[str]) -> int:
+    """``sukf dagster-home``: write the profile's dagster.yaml and print DAGSTER_HOME (for the daemon's and
+    webserver's start scripts, which must use the same instance as ``sukf load``)."""
+    import argparse
+    import sys
+
+    from pipeline.defs.load import dagster_home
+
+    argparse.ArgumentParser(prog="sukf dagster-home", description=main.__doc__).parse_args(argv)
+    try:
+        if settings.production():
+            settings.database_url()
+    except settings.ProfileError as exc:
+        print(f"sukf dagster-home: {exc}", file=sys.stderr)
+        return 2
+    print(dagster_home())
+    return 0

@@ -135,6 +135,7 @@ def pg_connect(url: str | None = None, *, schema: bool = True) -> Any:
 
     options = f"-c search_path={PG_SCHEMA},public" if schema else ""
     return psycopg.connect(libpq_url(url or settings.database_url()), autocommit=True, options=options,
+                           application_name="sukf",
                            connect_timeout=10, keepalives=1, keepalives_idle=30)
 
 

@@ -28,6 +28,7 @@ from services_fixtures import free_port
 from pipeline.settings import Paths
 
 pytestmark = pytest.mark.slow
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
 @dataclass
@@ -53,6 +54,12 @@ def _serve(p: Paths, env: dict[str, str]) -> Replica:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"sukf serve did not start: {proc.stderr.read()[-2000:]}")
+
+
+def _script(name: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run deploy/<name> (the documented backup / restore) on ``folder``."""
+    return subprocess.run([str(DEPLOY / name), str(folder)], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300)
 
 
 @dataclass
@@ -132,25 +139,21 @@ def test_runs_are_in_dagsters_postgres(production):
     assert statuses == ["SUCCESS"]
 
 
-def test_backup_restores_into_a_fresh_installation(production, postgres_server, generated, reference,
-                                                   tmp_path_factory):
+def test_backup_restores_into_a_fresh_installation(production, postgres_server, reference, tmp_path_factory):
     """The documented backup and restore; then two coordinators at once on the restored installation."""
     assert production.load.returncode == 0
     src = production.paths
     backup = tmp_path_factory.mktemp("backup")
-    pg_dump = str(postgres_server.bin / "pg_dump")
-    subprocess.run([pg_dump, f"--dbname={production.env['SUKF_DATABASE_URL']}", "--schema=sukf", "--format=custom",
-                    f"--file={backup / 'register.dump'}"], check=True, capture_output=True)
-    shutil.copytree(src.raw, backup / "raw")
-    shutil.copytree(src.reference, backup / "reference")
+    made = _script("backup.sh", backup, env={**production.env, "SUKF_DATA_DIR": str(src.root)})
+    assert made.returncode == 0, made.stderr
+    assert {f.name for f in backup.iterdir()} == {"register.dump", "restricted", "reference", "releases"}
+    shutil.rmtree(backup / "releases")  # register + raw archive only: the load must make the same vintage again
 
     dst = Paths(tmp_path_factory.mktemp("restored") / "data")
     env = postgres_server.env(postgres_server.create_database())
-    subprocess.run([str(postgres_server.bin / "pg_restore"), f"--dbname={env['SUKF_DATABASE_URL']}", "--no-owner",
-                    str(backup / "register.dump")], check=True, capture_output=True)
-    dst.restricted.mkdir(parents=True)
-    shutil.copytree(backup / "raw", dst.raw)
-    shutil.copytree(backup / "reference", dst.reference)
+    restored = _script("restore.sh", backup, env={**env, "SUKF_DATA_DIR": str(dst.root)})
+    assert restored.returncode == 0, restored.stderr
+    assert sorted(f.name for f in dst.raw.glob("*/*")) == sorted(f.name for f in src.raw.glob("*/*"))
 
     repaired = sukf(dst, "doctor", "--repair", env=env)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr

@@ -1,8 +1,9 @@
 """Upload tokens: one per municipality contact, issued and revoked by the national coordinator.
 
 A token looks like ``<token_id>.<secret>``. Only the sha256 of the whole token is stored (in
-restricted storage: SQLite, or Postgres in the production profile), so a stolen database cannot be used to upload. The id part lets us
-look up the row without comparing against every hash; the comparison itself is constant-time.
+restricted storage: SQLite, or Postgres in the production profile), so a stolen database cannot be used
+to upload. The id part lets us look up the row without comparing against every hash; the comparison itself
+is constant-time.
 """
 
 from __future__ import annotations
