@@ -139,6 +139,11 @@ def pg_connect(url: str | None = None, *, schema: bool = True) -> Any:
                            connect_timeout=10, keepalives=1, keepalives_idle=30)
 
 
+_SEEN: set[tuple[str, str]] = set()
+"""(database URL, table) pairs this process has created or seen: on Postgres a store is constructed per request
+(upload service, portal), and its existence check + DDL need not cost two more round-trips each time."""
+
+
 class Store:
     """One small store: ``sqlite_path`` in the embedded profile, the tables of ``schema`` in Postgres schema
     ``sukf`` in the production profile. ``schema`` is portable DDL; ``{insertion_order}`` in it becomes the
@@ -155,6 +160,8 @@ class Store:
         """Whether the store has been created before (file or table ``name``), without creating it."""
         if self.dialect == "sqlite":
             return self.sqlite_path.exists()
+        if (self.url, self.name) in _SEEN:
+            return True
         with self.connect() as con:
             row = con.execute("select to_regclass(?) is not null as present", (f"{PG_SCHEMA}.{self.name}",)).fetchone()
             return bool(row["present"])
@@ -166,12 +173,15 @@ class Store:
             with self.connect() as con:
                 con.executescript(self.schema.format(insertion_order=""))
             return self
+        if (self.url, self.name) in _SEEN:
+            return self
         with self.connect() as con:
             con.raw.execute("begin")
             con.raw.execute("select pg_advisory_xact_lock(hashtext('sukf.ddl'))")
             con.raw.execute(f"create schema if not exists {PG_SCHEMA}")
             con.executescript(self.schema.format(insertion_order="seq bigserial,"))
             con.raw.execute("commit")
+        _SEEN.add((self.url or "", self.name))
         return self
 
     @contextmanager
