@@ -6,7 +6,9 @@ reference load runs once however many test files compare against it.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -65,7 +67,24 @@ def generated(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory, generated) -> dict[str, bytes]:
-    """The data files of v001 after one uninterrupted default-profile load of ``generated``."""
+    """The data files of v001 after one uninterrupted default-profile load of ``generated``.
+
+    Under pytest-xdist each worker is its own session: the first worker that needs it loads once and leaves the
+    files in this run's shared temp folder (under a file lock); the others read them instead of loading again."""
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+    if shared is None:
+        return _reference_load(tmp_path_factory, generated)
+    with open(shared / "reference.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cache = shared / "reference.pickle"
+        if cache.exists():
+            return pickle.loads(cache.read_bytes())  # noqa: S301 - written by this test run
+        files = _reference_load(tmp_path_factory, generated)
+        cache.write_bytes(pickle.dumps(files))
+        return files
+
+
+def _reference_load(tmp_path_factory, generated: Path) -> dict[str, bytes]:
     p = install(tmp_path_factory.mktemp("reference"), generated)
     done = load(p, env={"SUKF_PROFILE": "embedded"})
     assert done.returncode == 0, done.stdout + done.stderr
