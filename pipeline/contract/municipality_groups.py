@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from pipeline.contract.dictionary import municipalities
@@ -27,8 +27,9 @@ class MunicipalityGroup:
     kind: str  # liknande_kommuner_ifo | skr_kommungrupp_2023 | storleksklass | alla_kommuner
     members: tuple[tuple[str, str], ...]  # (kommunkod, namn) in file order
 
-    @property
+    @cached_property
     def member_ids(self) -> tuple[str, ...]:
+        # cached: the ranking download asks once per kommun for its group's members (290 times a table)
         return tuple(m for m, _ in self.members)
 
     def kolada(self) -> dict:

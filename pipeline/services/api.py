@@ -1,7 +1,11 @@
 """Kolada v3-compatible read API over the published vintages (the public door).
 
 Only ``releases/`` is ever read here — never restricted storage. Vintages are immutable, so each
-period file is parsed once and kept in memory. Paths and answers follow Kolada v3 so existing clients
+period file is parsed once and kept in memory (indexed by KPI, municipality and period), each entry is
+encoded as JSON once, and each finished answer is kept as bytes under the vintage's manifest sha256 + URL
+(``answers.py``): a repeated question is a lookup on the event loop. ``benchmarks/api_load.py`` measures it.
+
+Paths and answers follow Kolada v3 so existing clients
 (koladapy, R's rKolada, people's scripts) work by changing the base URL:
 
 * ``/v3/kpi[/{ids}]``, ``/v3/municipality[/{ids}]`` (``title``, ``region_type``/``type`` = K|L),
@@ -32,15 +36,21 @@ withdrawn in a vintage created on or after that date; a withdrawn value comes wi
 
 from __future__ import annotations
 
-import json
+import gc
+import hashlib
+import logging
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
 
+import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -51,9 +61,11 @@ from pipeline.contract.municipality_groups import municipality_groups, similar_g
 from pipeline.release import notes, publish
 from pipeline.release.cells import published_cells
 from pipeline.services import tables
+from pipeline.services.answers import AnswerCache
 from pipeline.services.group_values import group_entries
 from pipeline.settings import Paths
 
+log = logging.getLogger("sukf.api")
 MAX_PER_PAGE = 5000
 CACHED_RELEASES = 4  # assembled vintages kept in memory (least recently used dropped first)
 CACHED_PERIODS = 256  # parsed period files (shared between vintages) kept in memory
@@ -77,20 +89,55 @@ class ApiError(Exception):
 
 @dataclass
 class LoadedRelease:
-    """One vintage held in memory: metadata lists, every data entry, and when each value last changed."""
+    """One vintage held in memory: metadata lists, every data entry (parsed and pre-serialised), indexes
+    by KPI, municipality and period, and — worked out on the first change-feed question — when each value
+    last changed."""
 
     vintage: str
     created: str
     kpis: list[dict]
     municipalities: list[dict]
     data: list[dict]  # yearly entries first, then quarterly; each Kolada-shaped
+    raw: list[bytes | None] = field(default_factory=list)  # data[i] as JSON, encoded once (see entry_json)
+    sha: str = ""  # sha256 of manifest.json: names this exact content (the answer cache's key)
+    periods: dict[str, str] = field(default_factory=dict)  # manifest: period -> "final" | "preliminary"
     by_kpi: dict[str, list[int]] = field(default_factory=dict)
-    changed: dict[tuple, str] = field(default_factory=dict)  # (kpi, muni, period, gender) -> created of last change
-    withdrawn: dict[tuple, str] = field(default_factory=dict)  # keys whose last change was a withdrawal
+    by_municipality: dict[str, list[int]] = field(default_factory=dict)
+    by_period: dict[int | str, list[int]] = field(default_factory=dict)
+    history: Callable[[], tuple[dict, dict]] | None = None  # -> (changed, withdrawn), see below
+    _history: tuple[dict, dict] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def created_date(self) -> date:
         return date.fromisoformat(self.created[:10]) if self.created else date.min
+
+    def entry_json(self, i: int) -> bytes:
+        """``data[i]`` as JSON bytes, encoded on first use: loading a vintage is parsing only, and each
+        answer pays for encoding just the entries it holds, once."""
+        encoded = self.raw[i]
+        if encoded is None:
+            encoded = self.raw[i] = orjson.dumps(self.data[i])
+        return encoded
+
+    def _changes(self) -> tuple[dict, dict]:
+        # Only the from_date feed needs this, and it means reading every earlier vintage's changes.csv:
+        # done on first use, not on the way to the first answer after a start or a new vintage.
+        if self._history is None:
+            with self._lock:
+                if self._history is None:
+                    self._history = self.history() if self.history else ({}, {})
+        return self._history
+
+    @property
+    def changed(self) -> dict[tuple, str]:
+        """(kpi, muni, period, gender) -> created of the vintage that last changed that value."""
+        return self._changes()[0]
+
+    @property
+    def withdrawn(self) -> dict[tuple, str]:
+        """Keys whose last change was a withdrawal -> created of that vintage."""
+        return self._changes()[1]
 
 
 def _values(doc) -> list[dict]:
@@ -127,11 +174,16 @@ class ReleaseStore:
             self._index, self._index_key = publish.list_vintages(self.paths), key
         return self._index
 
-    def folder(self, vintage: str) -> Path:
+    def index_key(self) -> tuple[int, int, int] | None:
+        """Identity of the index file as last read (changes with every new vintage)."""
+        self.index()
+        return self._index_key
+
+    def folder(self, vintage: str, entries: list[dict] | None = None) -> Path:
         """The vintage folder, refusing anything that is not a listed vintage (no traversal)."""
         if not publish.VINTAGE.match(vintage or ""):
             raise ApiError(400, "Ogiltig årgång: använd vNNN, t.ex. v003.")
-        if not any(e["vintage"] == vintage for e in self.index()):
+        if not any(e["vintage"] == vintage for e in (self.index() if entries is None else entries)):
             raise ApiError(404, f"Årgången {vintage} finns inte.")
         return self.root / vintage
 
@@ -140,7 +192,7 @@ class ReleaseStore:
         if not entries:
             raise ApiError(404, "Ingen årgång är publicerad än.")
         if spec and spec != "latest":
-            self.folder(spec)
+            self.folder(spec, entries)  # one look at the index per question: a stat() is not free under load
         if as_of:
             try:
                 earlier = publish.created_by(entries, as_of)
@@ -164,43 +216,68 @@ class ReleaseStore:
                 self._cache[key] = self._load(entry)
                 while len(self._cache) > CACHED_RELEASES:  # old vintages on demand must not pile up
                     self._cache.popitem(last=False)
+                # A vintage is ~10^5 long-lived objects: keep the collector from walking them again and
+                # again (a full collection under load is a pause for every request in the process).
+                gc.freeze()
             return self._cache[key]
+
+    def loaded(self, spec: str | None, as_of: str | None = None) -> LoadedRelease | None:
+        """The vintage asked for if it is already in memory, else None. Never parses a vintage (at most it
+        stats the small index file and re-reads it when a new vintage was announced), so the event loop
+        may call it: an answer-cache hit must not wait for a load."""
+        try:
+            key = self.entry(spec, as_of)["vintage"]
+        except ApiError:
+            return None
+        return self._cache.get(key)
 
     def _period(self, folder: Path, name: str, sha: str) -> list[dict]:
         if sha not in self._periods:
-            self._periods[sha] = _values(json.loads((folder / name).read_text(encoding="utf-8")))
+            self._periods[sha] = _values(orjson.loads((folder / name).read_bytes()))
             while len(self._periods) > CACHED_PERIODS:
                 self._periods.popitem(last=False)
         self._periods.move_to_end(sha)
         return self._periods[sha]
 
     def _load(self, entry: dict) -> LoadedRelease:
-        folder = self.folder(entry["vintage"])
-        manifest = publish.read_manifest(folder)
+        folder = self.root / entry["vintage"]  # a listed vintage (entry comes from the index)
+        manifest_bytes = (folder / publish.MANIFEST).read_bytes()
+        manifest = orjson.loads(manifest_bytes)
 
         def read(name: str):
             file = folder / name
-            return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else []
+            return orjson.loads(file.read_bytes()) if file.is_file() else []
 
         names = sorted(n for n in manifest["files"] if n.startswith(publish.DATA_DIR + "/") and n.endswith(".json"))
         years = [n for n in names if "Q" not in n]
         quarters = [n for n in names if "Q" in n]
         data = [item for n in years + quarters for item in self._period(folder, n, manifest["files"][n]["sha256"])]
+        earlier = list(self.index())
+        upto = next((i for i, e in enumerate(earlier) if e["vintage"] == entry["vintage"]), len(earlier) - 1)
         release = LoadedRelease(entry["vintage"], str(entry.get("created") or manifest.get("created", "")),
-                                _values(read("kpi.json")), _values(read("municipality.json")), data)
+                                _values(read("kpi.json")), _values(read("municipality.json")), data, [None] * len(data),
+                                sha=hashlib.sha256(manifest_bytes).hexdigest(),
+                                periods=dict(manifest.get("periods") or {}),
+                                history=lambda: self._history_of(earlier[:upto + 1]))
         for i, item in enumerate(data):
             release.by_kpi.setdefault(item["kpi"], []).append(i)
-        for earlier in self.index():  # when each value last changed, up to this vintage
+            release.by_municipality.setdefault(item["municipality"], []).append(i)
+            release.by_period.setdefault(item["period"], []).append(i)
+        return release
+
+    def _history_of(self, entries: list[dict]) -> tuple[dict, dict]:
+        """(changed, withdrawn) after the vintages ``entries`` (oldest first): when each value last changed."""
+        changed: dict[tuple, str] = {}
+        withdrawn: dict[tuple, str] = {}
+        for earlier in entries:
             for row in self._vintage_changes(earlier["vintage"]):
                 key = (row["kpi"], row["municipality"], row["period"], row["gender"])
-                release.changed[key] = earlier["created"]
+                changed[key] = earlier["created"]
                 if row["change"] == "withdrawn":
-                    release.withdrawn[key] = earlier["created"]
+                    withdrawn[key] = earlier["created"]
                 else:
-                    release.withdrawn.pop(key, None)
-            if earlier["vintage"] == entry["vintage"]:
-                break
-        return release
+                    withdrawn.pop(key, None)
+        return changed, withdrawn
 
     def _vintage_changes(self, vintage: str) -> list[dict]:
         if vintage not in self._changes:
@@ -208,14 +285,22 @@ class ReleaseStore:
             self._changes[vintage] = notes.read_changes(file.read_bytes()) if file.is_file() else []
         return self._changes[vintage]
 
-    def warm(self) -> None:
-        """Parse the current vintage in the background so the first visitor does not wait (~2 s nationally)."""
-        def load() -> None:
-            try:
-                self.get(None)
-            except (ApiError, OSError, ValueError):
-                pass
-        threading.Thread(target=load, daemon=True, name="release-warmup").start()
+    def preload(self) -> None:
+        """Parse the current vintage and encode its entries now. ``sukf serve`` calls this at startup, before
+        the port opens (uvicorn runs the lifespan first), so neither the first request after a start nor
+        the first seconds of traffic pay for it. A missing or broken release is logged, not fatal: the API
+        then answers what it can (404 until something is published)."""
+        start = time.perf_counter()
+        try:
+            release = self.get(None)
+            for i in range(len(release.data)):
+                release.entry_json(i)
+        except (ApiError, OSError, ValueError) as exc:
+            log.warning("read API: no vintage preloaded (%s)", getattr(exc, "message", type(exc).__name__))
+            return
+        municipality_groups(), similar_group_of(), skr_group_of(), openapi_document()  # parsed once, now
+        log.info("read API: vintage %s (%d entries) loaded in %.2f s", release.vintage, len(release.data),
+                 time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +346,10 @@ def _paging(request: Request) -> tuple[int, int]:
     return page, per_page
 
 
-def _paginate(request: Request, items: list) -> JSONResponse:
+def _paginate(request: Request, items: list, release: LoadedRelease | None = None) -> Response:
+    """Kolada's envelope around one page of ``items``. An int item is the index of a data entry of
+    ``release`` (encoded once), anything else is encoded here; the bytes are those of
+    ``{"values": [...], "count": n, "next_url": ..., "previous_url": ...}``."""
     page, per_page = _paging(request)
     start = (page - 1) * per_page
     chunk = items[start:start + per_page]
@@ -269,7 +357,10 @@ def _paginate(request: Request, items: list) -> JSONResponse:
                 if start + per_page < len(items) else None)
     previous_url = (str(request.url.include_query_params(page=page - 1, per_page=per_page))
                     if page > 1 and items else None)
-    return JSONResponse({"values": chunk, "count": len(chunk), "next_url": next_url, "previous_url": previous_url})
+    values = b",".join(release.entry_json(x) if type(x) is int else orjson.dumps(x) for x in chunk)
+    body = b"".join((b'{"values":[', values, b'],"count":', str(len(chunk)).encode(), b',"next_url":',
+                     orjson.dumps(next_url), b',"previous_url":', orjson.dumps(previous_url), b"}"))
+    return Response(body, media_type="application/json")
 
 
 def _region_type(request: Request) -> str | None:
@@ -286,18 +377,37 @@ def release_label(release: LoadedRelease) -> str:
     return release.vintage
 
 
-def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
-    """The vintage asked for: ``?release=vNNN`` (or header X-SUKF-Release), ``?as_of=DATE``, else current."""
+def _release_spec(request: Request) -> tuple[str | None, str | None]:
+    """(release, as_of) asked for: ``?release=vNNN`` (or header X-SUKF-Release), ``?as_of=DATE``."""
     spec = request.query_params.get("release") or request.headers.get("x-sukf-release")
-    return store.get(spec, request.query_params.get("as_of"))
+    return spec, request.query_params.get("as_of")
+
+
+def _release(request: Request, store: ReleaseStore) -> LoadedRelease:
+    """The vintage asked for (see _release_spec), else the current one."""
+    return store.get(*_release_spec(request))
 
 
 # ---------------------------------------------------------------------------------------------
 # views
 
 
+def _candidates(release: LoadedRelease, *, kpis: list[str] | None, munis: list[str] | None,
+                periods: set | None) -> list[int]:
+    """Indexes (in release order) of the entries that may match: the shortest of the KPI, municipality
+    and period index lists asked for, so no question walks the whole vintage."""
+    lists = []
+    for wanted, index in ((kpis, release.by_kpi), (munis, release.by_municipality), (periods, release.by_period)):
+        if wanted is not None:
+            parts = [index.get(w, []) for w in dict.fromkeys(wanted)]
+            lists.append(parts[0] if len(parts) == 1 else sorted(i for part in parts for i in part))
+    return min(lists, key=len) if lists else list(range(len(release.data)))
+
+
 def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | None,
-                 munis: list[str] | None, periods: set | None) -> list[dict]:
+                 munis: list[str] | None, periods: set | None) -> list[int | dict]:
+    """The matching entries: an int is ``release.data[i]`` unchanged (``release.entry_json(i)``),
+    a dict an entry cut down to the values the change feed asked for, or a withdrawal."""
     if kpis is None and munis is None and periods is None:
         raise ApiError(400, "Ange minst ett av kpi, municipality eller year.")
     from_date = request.query_params.get("from_date")
@@ -313,11 +423,10 @@ def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | 
         raise ApiError(400, "period_type ska vara year, quarter eller all.")
     region = _region_type(request)
     types = {m["id"]: m.get("type") for m in release.municipalities} if region else {}
-    indexes = ([i for k in kpis for i in release.by_kpi.get(k, [])] if kpis is not None
-               else range(len(release.data)))
     muni_set = set(munis) if munis is not None else None
-    out = []
-    for i in sorted(set(indexes)) if kpis is not None else indexes:
+    kpi_set = set(kpis) if kpis is not None else None
+    out: list[int | dict] = []
+    for i in _candidates(release, kpis=kpis, munis=munis, periods=periods):
         item = release.data[i]
         if muni_set is not None and item["municipality"] not in muni_set:
             continue
@@ -328,11 +437,16 @@ def _select_data(release: LoadedRelease, request: Request, *, kpis: list[str] | 
             continue
         if region and types.get(item["municipality"]) != region:
             continue
+        if kpi_set is not None and item["kpi"] not in kpi_set:
+            continue
         if since is not None:
-            item = _changed_since(release, item, since)
-            if item is None:
+            changed = _changed_since(release, item, since)
+            if changed is None:
                 continue
-        out.append(item)
+            if changed is not item:
+                out.append(changed)
+                continue
+        out.append(i)
     if since is not None:
         out += _withdrawn_since(release, since, kpis=kpis, munis=muni_set, periods=periods, wanted_types=wanted_types)
     return out
@@ -362,21 +476,52 @@ def _withdrawn_since(release: LoadedRelease, since: str, *, kpis, munis, periods
     return [{"kpi": k, "municipality": m, "period": p, "values": v} for (k, m, p), v in grouped.items()]
 
 
-def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
+def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerCache | None = None) -> list[Route]:
     store = store or ReleaseStore(paths)
+    answers = answers if answers is not None else AnswerCache()
 
-    def endpoint(func):
-        # A plain (sync) handler: Starlette runs it in its thread pool, so filtering a national vintage
-        # never blocks the event loop (and with it every other request, uploads included).
-        def handler(request: Request) -> Response:
+    def endpoint(func, scope: str = "release"):
+        """One route. ``scope`` says what its answer is a function of, besides the URL: ``release`` — the
+        vintage asked for (``func(request, release)``); ``index`` — the list of vintages; ``code`` —
+        nothing that changes while the process runs.
+
+        A repeated question is answered from ``answers`` on the event loop; anything else — reading a
+        vintage, filtering, encoding — runs in the thread pool, so it never blocks the loop and with it
+        every other request (uploads included). Measured (benchmarks/api_load.py): computing the small
+        questions on the loop instead saves ~10 % CPU but gave worse tails (p99 115–330 ms against
+        95–171 ms at 200 req/s on the shared machine), so every computation stays in the pool."""
+        def key(request: Request, release: LoadedRelease | None) -> tuple | None:
+            if scope == "release":
+                return None if release is None else (release.sha, str(request.url))
+            if scope == "index":
+                return (store.index_key(), str(request.url))
+            return ("code", str(request.url))
+
+        def compute(request: Request) -> Response:
             try:
-                return func(request)
+                if scope != "release":
+                    k = key(request, None)
+                    response = func(request)
+                else:
+                    release = _release(request, store)
+                    k = key(request, release)
+                    response = func(request, release)
             except ApiError as err:
                 return err.response()
+            if k is not None:
+                answers.put(k, response)
+            return response
+
+        async def handler(request: Request) -> Response:
+            known = store.loaded(*_release_spec(request)) if scope == "release" else None
+            k = key(request, known) if scope != "release" or known is not None else None
+            hit = answers.get(k) if k is not None else None
+            if hit is not None:
+                return hit.response()
+            return await run_in_threadpool(compute, request)
         return handler
 
-    def kpi(request: Request) -> Response:
-        release = _release(request, store)
+    def kpi(request: Request, release: LoadedRelease) -> Response:
         ids = _ids(request.path_params.get("ids"))
         items = [k for k in release.kpis if ids is None or k["id"] in ids]
         title = request.query_params.get("title")
@@ -384,8 +529,7 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
             items = [k for k in items if title.lower() in str(k.get("title", "")).lower()]
         return _paginate(request, items)
 
-    def municipality(request: Request) -> Response:
-        release = _release(request, store)
+    def municipality(request: Request, release: LoadedRelease) -> Response:
         ids = _ids(request.path_params.get("ids"))
         region = _region_type(request)
         title = (request.query_params.get("title") or "").lower()
@@ -393,8 +537,7 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                  and (region is None or m.get("type") == region) and title in str(m.get("title", "")).lower()]
         return _paginate(request, items)
 
-    def data(request: Request) -> Response:
-        release = _release(request, store)
+    def data(request: Request, release: LoadedRelease) -> Response:
         p, q = request.path_params, request.query_params
         kpis = _ids(p.get("kpi") or q.getlist("kpi_id") or None)
         munis = _ids(p.get("municipality") or q.getlist("municipality_id") or None)
@@ -405,8 +548,8 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         for gid in groups:
             group = municipality_groups()[gid]
             members = _select_data(release, request, kpis=kpis, munis=list(group.member_ids), periods=periods)
-            items += group_entries(group, members)
-        return _paginate(request, items)
+            items += group_entries(group, (release.data[x] if type(x) is int else x for x in members))
+        return _paginate(request, items, release)
 
     def municipality_group(request: Request) -> Response:
         ids = _ids(request.path_params.get("ids"))
@@ -415,9 +558,8 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                  if (ids is None or g.id in ids) and title in g.title.lower()]
         return _paginate(request, items)
 
-    def kpi_group(request: Request) -> Response:
+    def kpi_group(request: Request, release: LoadedRelease) -> Response:
         """One group holding every KPI of the release (Kolada's kpi_groups shape)."""
-        release = _release(request, store)
         ids = _ids(request.path_params.get("ids"))
         title = (request.query_params.get("title") or "").lower()
         group = {"id": catalogue.KPI_GROUP_ID, "title": catalogue.KPI_GROUP_TITLE,
@@ -458,9 +600,13 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         if not file.is_file():
             raise ApiError(404, "Filen finns inte i årgången.")
         media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8",
-                 "xml": "application/xml"}
-        return FileResponse(file, media_type=media[name.rsplit(".", 1)[1]], filename=name.replace("/", "_"),
-                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+                 "xml": "application/xml"}[name.rsplit(".", 1)[1]]
+        filename, immutable = name.replace("/", "_"), {"Cache-Control": "public, max-age=31536000, immutable"}
+        if file.stat().st_size > answers.max_answer_bytes:  # too big to keep: streamed from disk each time
+            return FileResponse(file, media_type=media, filename=filename, headers=immutable)
+        # Published files never change: read once, then replayed from the answer cache.
+        return Response(file.read_bytes(), media_type=media,
+                        headers={**immutable, "Content-Disposition": f'attachment; filename="{filename}"'})
 
     def counties_meta(request: Request) -> Response:
         """Not part of Kolada: which län each kommun belongs to (for the comparison page)."""
@@ -474,7 +620,11 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
     status_cache: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     def period_status(release: LoadedRelease) -> dict[str, str]:
-        """Period -> "final" | "preliminary" (the Kolada shape has no such flag; the release CSV has it)."""
+        """Period -> "final" | "preliminary" (the Kolada shape has no such flag): the manifest's list, which
+        the publisher writes from the same closed years as each value's flag; read from the cells only for
+        a vintage whose manifest has none."""
+        if release.periods:
+            return release.periods
         key = release_label(release)
         if key not in status_cache:
             cells = published_cells(paths, key)
@@ -484,15 +634,13 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                 status_cache.popitem(last=False)
         return status_cache[key]
 
-    def release_meta(request: Request) -> Response:
+    def release_meta(request: Request, release: LoadedRelease) -> Response:
         """Not part of Kolada: which release the page shows and which periods are preliminary."""
-        release = _release(request, store)
         return JSONResponse({"release": release_label(release), "created": release.created,
                              "periods": period_status(release)})
 
-    def download(request: Request) -> Response:
+    def download(request: Request, release: LoadedRelease) -> Response:
         """Ranking or time series as CSV or Excel, with KPI, period, unit, release and footnotes inside."""
-        release = _release(request, store)
         table_name, fmt = request.path_params["table"], request.path_params["fmt"]
         q = request.query_params
         kpi_id = (_ids(q.get("kpi")) or [""])[0]
@@ -528,13 +676,13 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
         return JSONResponse(openapi_document())
 
     def index_page(request: Request) -> Response:
-        return FileResponse(_WEB / "index.html", media_type="text/html")
+        return Response((_WEB / "index.html").read_bytes(), media_type="text/html")
 
     def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in STATIC_FILES:
             raise ApiError(404, "Okänd fil.")
-        return FileResponse(_WEB / name, media_type=STATIC_FILES[name])
+        return Response((_WEB / name).read_bytes(), media_type=STATIC_FILES[name])
 
     e = endpoint
     data_paths = ["/v3/data/kpi/{kpi}", "/v3/data/kpi/{kpi}/year/{year}",
@@ -545,26 +693,27 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None) -> list[Route]:
                 "/v3/oudata/kpi/{kpi}/year/{year}", "/v3/oudata/kpi/{kpi}/ou/{ou}",
                 "/v3/oudata/kpi/{kpi}/ou/{ou}/year/{year}", "/v3/oudata/ou/{ou}/year/{year}"]
     return [
-        Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)), Route("/v3/kpi/{ids}", e(kpi)),
+        Route("/v3/kpi", e(kpi)), Route("/v3/kpi/", e(kpi)),
+        Route("/v3/kpi/{ids}", e(kpi)),
         Route("/v3/municipality", e(municipality)), Route("/v3/municipality/", e(municipality)),
         Route("/v3/municipality/{ids}", e(municipality)),
         *[Route(path, e(data)) for path in data_paths],
-        Route("/v3/municipality_groups", e(municipality_group)),
-        Route("/v3/municipality_groups/", e(municipality_group)),
-        Route("/v3/municipality_groups/{ids}", e(municipality_group)),
+        Route("/v3/municipality_groups", e(municipality_group, "code")),
+        Route("/v3/municipality_groups/", e(municipality_group, "code")),
+        Route("/v3/municipality_groups/{ids}", e(municipality_group, "code")),
         Route("/v3/kpi_groups", e(kpi_group)), Route("/v3/kpi_groups/", e(kpi_group)),
         Route("/v3/kpi_groups/{ids}", e(kpi_group)),
-        *[Route(path, e(organisational_units)) for path in ou_paths],
-        Route("/v3/openapi.json", e(openapi)),
-        Route("/meta/kpis.json", e(kpi_meta)),
+        *[Route(path, e(organisational_units, "code")) for path in ou_paths],
+        Route("/v3/openapi.json", e(openapi, "code")),
+        Route("/meta/kpis.json", e(kpi_meta, "code")),
         Route("/meta/release.json", e(release_meta)),
         Route("/download/{table}.{fmt}", e(download)),
-        Route("/releases", e(releases)),
-        Route("/releases/{vintage}/{file:path}", e(release_file)),
-        Route("/meta/counties.json", e(counties_meta)),
-        Route("/openapi.json", e(openapi)),
-        Route("/", e(index_page)),
-        Route("/static/{name}", e(static)),
+        Route("/releases", e(releases, "index")),
+        Route("/releases/{vintage}/{file:path}", e(release_file, "index")),
+        Route("/meta/counties.json", e(counties_meta, "code")),
+        Route("/openapi.json", e(openapi, "code")),
+        Route("/", e(index_page, "code")),
+        Route("/static/{name}", e(static, "code")),
     ]
 
 

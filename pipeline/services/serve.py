@@ -9,9 +9,12 @@ load balancer) and start with ``--proxy-headers --forwarded-allow-ips <proxy ip>
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
@@ -31,8 +34,13 @@ def create_app(paths: Paths | None = None, *, max_bytes: int | None = None, uplo
     # it is SameSite=Strict (never sent by another site's page) and CORS here never allows credentials.
     cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["X-SUKF-Release"])
     store = ReleaseStore(paths)
-    store.warm()
-    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(store.preload)  # before uvicorn opens the port
+        yield
+
+    return Starlette(routes=upload_routes(config) + api_routes(paths, store), middleware=[cors], lifespan=lifespan)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
 from pipeline.release.kolada import safe_cell
 from pipeline.services.group_values import group_entries
+from pipeline.services.xlsx_writer import Bold, workbook
 
 GENDER_LABEL = {"T": "Totalt", "K": "Kvinnor", "M": "Män"}
 FOOTNOTES = (
@@ -196,43 +197,14 @@ def csv_bytes(table: Table) -> bytes:
 
 def xlsx_bytes(table: Table) -> bytes:
     """The same table as an Excel workbook: numbers as numbers, context above, footnotes below."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    def cell(value: object) -> object:
+        # text gets the CSV's formula guard too (and is an inline string, which Excel never evaluates)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else safe_cell(str(value))
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Tabell"
-
-    def put(row: int, col: int, value: object, bold: bool = False) -> None:
-        cell = sheet.cell(row=row, column=col)
-        cell.value = value if isinstance(value, int | float) else safe_cell(str(value))
-        if isinstance(cell.value, str):
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-        if bold:
-            cell.font = Font(bold=True)
-
-    put(1, 1, table.title, bold=True)
-    row = 2
-    for key, value in table.meta:
-        put(row, 1, key, bold=True)
-        put(row, 2, value)
-        row += 1
-    row += 1
-    for col, title in enumerate(table.header, start=1):
-        put(row, col, title, bold=True)
-    for values in table.rows:
-        row += 1
-        for col, value in enumerate(values, start=1):
-            put(row, col, value)
-    row += 2
-    put(row, 1, "Teckenförklaring", bold=True)
-    for sign, text in FOOTNOTES:
-        row += 1
-        put(row, 1, sign)
-        put(row, 2, text)
-    sheet.column_dimensions["A"].width = 16
-    sheet.column_dimensions["B"].width = 28
-    sheet.column_dimensions["C"].width = 22
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    rows: list[list[object]] = [[Bold(cell(table.title))]]
+    rows += [[Bold(cell(key)), cell(value)] for key, value in table.meta]
+    rows += [[], [Bold(cell(title)) for title in table.header]]
+    rows += [[cell(value) for value in values] for values in table.rows]
+    rows += [[], [Bold("Teckenförklaring")]]
+    rows += [[cell(sign), cell(text)] for sign, text in FOOTNOTES]
+    return workbook(rows, widths={"A": 16, "B": 28, "C": 22})
