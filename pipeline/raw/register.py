@@ -85,7 +85,8 @@ class Register:
             raise RegisterMissing(
                 f"Inlämningsregistret {self.store.describe()} saknas men har funnits (skapat "
                 f"{marker.read_text(encoding='utf-8').strip()}). Återställ det från en säkerhetskopia "
-                "(docs/DEPLOYMENT.md, Återställning) i stället för att börja om med ett tomt register.")
+                f"({paths.restricted / 'backups'} eller nattens; docs/DEPLOYMENT.md, Återställning) i stället för "
+                "att börja om med ett tomt register.")
         self.store.create()
         if not existed or not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
