@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "population": ("pipeline.keyfigures.population:main", "coordinator: install the population 18+ CSV"),
     "serve": ("pipeline.services.serve:main", "run the upload service and the read API"),
     "up": ("pipeline.services.up:main", "start the whole system locally (Dagster + services)"),
+    "dagster-home": ("pipeline.instance_config:main", "write the profile's Dagster instance config, print its home"),
     "upload": ("pipeline.services.client:upload_main", "municipality: upload a file and wait for the report"),
     "pull": ("pipeline.services.client:pull_main", "consumer: pull key figures or a whole release"),
 }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -92,12 +91,10 @@ def _check_archive(p: Paths, report: Report) -> None:
 
 
 def _check_register(p: Paths, report: Report) -> None:
-    con = sqlite3.connect(p.register_db)
-    try:
-        result = con.execute("pragma integrity_check").fetchone()[0]
-    finally:
-        con.close()
-    backups = sorted(p.backups.glob("register-*.sqlite"))
+    from pipeline.raw.register import Register
+
+    result = Register(p).integrity()
+    backups = sorted(p.backups.glob("register-*"))
     report.add("register", OK if result == "ok" else PROBLEM,
                f"integritet {result}; {len(backups)} säkerhetskopior" + (f", senaste {backups[-1].name}" if backups
                                                                          else ""))

@@ -8,6 +8,7 @@ case-level data and must never be served; ``releases`` is the only public part.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,41 @@ class Paths:
                        self.releases):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+EMBEDDED, PRODUCTION = "embedded", "production"
+PROFILES = (EMBEDDED, PRODUCTION)
+
+
+class ProfileError(RuntimeError):
+    """The profile setting is unknown, or production is chosen without a database."""
+
+
+def profile() -> str:
+    """The installation's profile (``SUKF_PROFILE``): ``embedded`` (default: SQLite files, Dagster's default
+    instance, a file lock; no server) or ``production`` (register, tokens, sessions, Dagster's instance and the
+    writer lock on the Postgres at ``SUKF_DATABASE_URL``). The warehouse is DuckDB in both (docs/DEPLOYMENT.md)."""
+    value = os.environ.get("SUKF_PROFILE", EMBEDDED).strip().lower() or EMBEDDED
+    if value not in PROFILES:
+        raise ProfileError(f"SUKF_PROFILE={value!r} är okänd; välj {' eller '.join(PROFILES)}")
+    return value
+
+
+def production() -> bool:
+    return profile() == PRODUCTION
+
+
+def database_url() -> str:
+    """The production profile's Postgres (libpq or SQLAlchemy URL), e.g. ``postgresql://sukf@db:5432/sukf``."""
+    url = os.environ.get("SUKF_DATABASE_URL", "").strip()
+    if not url:
+        raise ProfileError("SUKF_PROFILE=production kräver SUKF_DATABASE_URL (t.ex. postgresql://sukf@db:5432/sukf)")
+    return url
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def data_dir() -> Path:

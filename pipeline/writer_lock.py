@@ -6,6 +6,12 @@ a killed run stays taken in Dagster's storage until someone deletes the run. The
 flock when its process dies, so a dead holder can never block the next load; the holder's identity is
 kept in the lock file so a waiting coordinator is told who holds it.
 
+In the production profile (several coordinators on several hosts sharing the data folder) the lock is a
+Postgres session advisory lock on the installation's database instead (same interface, same messages):
+flock over NFS is not dependable, and the server releases an advisory lock when the holder's connection
+ends (process killed, host gone: TCP keepalive), so a dead holder never blocks there either. The holder's
+identity is kept in table ``sukf.writer_lock``.
+
 Re-entrant within a process (``sukf load`` holds it around the whole run; the run's steps, executed
 in the same process, take it again without deadlocking).
 """
@@ -23,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from pipeline.settings import Paths
+from pipeline.settings import Paths, production
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "writer.lock"
@@ -86,6 +92,17 @@ def writer_lock(paths: Paths, what: str, *, wait: bool = True,
                 _depth["n"] -= 1
         return
 
+    if production():
+        with _pg_lock(what, wait=wait, on_wait=on_wait):
+            with _depth_lock:
+                _depth.update(n=1, pid=os.getpid())
+            try:
+                yield
+            finally:
+                with _depth_lock:
+                    _depth["n"] = 0
+        return
+
     paths.restricted.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.restricted / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -103,8 +120,7 @@ def writer_lock(paths: Paths, what: str, *, wait: bool = True,
         previous = _read(fd)
         if previous.get("pid") and not pid_alive(int(previous["pid"])):
             log.warning("released a stale writer lock left by %s (the process is gone)", describe(previous))
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
-                "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        info = _holder_info(what)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, json.dumps(info, ensure_ascii=False).encode("utf-8"))
@@ -119,3 +135,55 @@ def writer_lock(paths: Paths, what: str, *, wait: bool = True,
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+_PG_LOCK_KEY = "sukf.writer"
+_PG_HOLDER_DDL = "create table if not exists writer_lock (id integer primary key, info text not null)"
+
+
+def _holder_info(what: str) -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+            "since": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def _pg_holder(con) -> dict:
+    row = con.execute("select info from writer_lock where id = 1").fetchone()
+    try:
+        return json.loads(row[0]) if row else {}
+    except ValueError:
+        return {}
+
+
+@contextmanager
+def _pg_lock(what: str, *, wait: bool, on_wait: Callable[[str], None] | None) -> Iterator[None]:
+    """The production profile's writer lock: a session advisory lock held by one dedicated connection."""
+    from pipeline.store_db import PG_SCHEMA, pg_connect
+
+    con = pg_connect()
+    try:
+        con.execute("select pg_advisory_lock(hashtext('sukf.ddl'))")
+        con.execute(f"create schema if not exists {PG_SCHEMA}")
+        con.execute(_PG_HOLDER_DDL)
+        con.execute("select pg_advisory_unlock(hashtext('sukf.ddl'))")
+        (got,) = con.execute("select pg_try_advisory_lock(hashtext(%s))", (_PG_LOCK_KEY,)).fetchone()
+        if not got:
+            holder = describe(_pg_holder(con))
+            if not wait:
+                raise Busy(holder)
+            if on_wait:
+                on_wait(holder)
+            started = time.monotonic()
+            con.execute("select pg_advisory_lock(hashtext(%s))", (_PG_LOCK_KEY,))
+            log.info("writer lock acquired after waiting %.1f s for %s", time.monotonic() - started, holder)
+        previous = _pg_holder(con)
+        if previous.get("pid") and previous.get("host") == socket.gethostname() and not pid_alive(int(previous["pid"])):
+            log.warning("released a stale writer lock left by %s (the process is gone)", describe(previous))
+        con.execute("insert into writer_lock (id, info) values (1, %s) on conflict (id) do update set info = "
+                    "excluded.info", (json.dumps(_holder_info(what), ensure_ascii=False),))
+        try:
+            yield
+        finally:
+            con.execute("delete from writer_lock where id = 1")
+            con.execute("select pg_advisory_unlock(hashtext(%s))", (_PG_LOCK_KEY,))
+    finally:
+        con.close()

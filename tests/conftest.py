@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from installations import generated, reference  # noqa: F401 - session fixtures shared by subprocess-load tests
+from postgres_server import postgres_server  # noqa: F401 - a real Postgres for the production profile
 
 from pipeline.settings import Paths, paths
 

@@ -8,72 +8,25 @@ no temp files left and every raw file matching its sha256.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
+from installations import KOMMUNER, QUARTER, data_files, install, load
 
 from pipeline import faults
 from pipeline.raw.register import RECEIVED, Register
 from pipeline.settings import Paths
-from pipeline.submission.generator import write_population, write_submissions
 
 pytestmark = pytest.mark.slow
-
-KOMMUNER = ["0114", "0180", "0360"]
-QUARTER = "2025Q3"
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("gen")
-    write_submissions(root, [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
-    write_population(root)
-    return root
-
-
-def _install(root: Path, generated: Path) -> Paths:
-    p = Paths(root).ensure()
-    (p.landing / QUARTER).mkdir(parents=True, exist_ok=True)
-    for file in (generated / QUARTER).iterdir():
-        shutil.copyfile(file, p.landing / QUARTER / file.name)
-    shutil.copyfile(generated / "population_18plus.csv", p.population_csv)
-    return p
-
-
-def _load(p: Paths, *, fault: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home")}
-    env.pop("SUKF_FAULT_AT", None)
-    if fault:
-        env["SUKF_FAULT_AT"] = fault
-    sukf = Path(sys.executable).with_name("sukf")
-    return subprocess.run([str(sukf), "load", QUARTER], env=env, capture_output=True, text=True, timeout=timeout,
-                          start_new_session=True)
-
-
-def _data_files(vintage: Path) -> dict[str, bytes]:
-    return {str(f.relative_to(vintage)): f.read_bytes() for f in sorted(vintage.rglob("*"))
-            if f.is_file() and f.name not in ("manifest.json", "RELEASE_NOTES.md", "kpi.json")}
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, generated) -> dict[str, bytes]:
-    p = _install(tmp_path_factory.mktemp("reference"), generated)
-    done = _load(p)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return _data_files(p.releases / "v001")
 
 
 def _assert_converged(p: Paths, reference: dict[str, bytes]) -> None:
     from pipeline.release.publish import list_vintages
 
     assert [e["vintage"] for e in list_vintages(p)] == ["v001"]
-    assert _data_files(p.releases / "v001") == reference
+    assert data_files(p.releases / "v001") == reference
     leftovers = [f for f in p.root.rglob("*") if f.name.startswith((".tmp-", ".incoming-", ".index-"))
                  or (f.name.endswith(".tmp") and "dagster_home" not in f.parts)]
     assert not leftovers, leftovers
@@ -87,18 +40,18 @@ def _assert_converged(p: Paths, reference: dict[str, bytes]) -> None:
 
 @pytest.mark.parametrize("point", faults.POINTS)
 def test_sigkill_at_any_point_converges(point, tmp_path, generated, reference):
-    p = _install(tmp_path / "inst", generated)
-    killed = _load(p, fault=point)
+    p = install(tmp_path / "inst", generated)
+    killed = load(p, fault=point)
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
-    again = _load(p)
+    again = load(p)
     assert again.returncode == 0, again.stdout + again.stderr
     _assert_converged(p, reference)
 
 
 def test_two_loads_at_once_wait_for_each_other(tmp_path, generated, reference):
-    p = _install(tmp_path / "inst", generated)
+    p = install(tmp_path / "inst", generated)
     results: list[subprocess.CompletedProcess] = []
-    threads = [threading.Thread(target=lambda: results.append(_load(p))) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: results.append(load(p))) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -116,8 +69,8 @@ def test_doctor_finds_flipped_bytes_and_repairs_what_is_derivable(tmp_path, gene
     from pipeline.raw.ingest import ingest_bytes
     from pipeline.staged.accepted import file_for
 
-    p = _install(tmp_path / "inst", generated)
-    assert _load(p).returncode == 0
+    p = install(tmp_path / "inst", generated)
+    assert load(p).returncode == 0
     assert doctor.run(p).healthy
     file_for(p, QUARTER, "0180").unlink()
     (p.releases / "index.json").unlink()

@@ -20,7 +20,7 @@ def test_issue_verify_revoke(store):
     assert store.verify(token + "x") is None
     assert store.verify(info.token_id + ".wrong") is None
     assert store.verify("") is None and store.verify(None) is None and store.verify("garbage") is None
-    assert token not in store.db_path.read_bytes().decode("latin-1")  # only the hash is stored
+    assert token not in store.store.sqlite_path.read_bytes().decode("latin-1")  # only the hash is stored
     other_info, other = store.issue("0180")
     assert store.revoke(info.token_id) and not store.revoke(info.token_id)
     assert store.verify(token) is None and store.verify(other) == other_info

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.contract.periods import Quarter
+from pipeline.instance_config import write_instance_config
 from pipeline.raw.completeness import Row, completeness, format_table, summary
 from pipeline.settings import paths
 from pipeline.writer_lock import Busy, pid_alive, writer_lock
@@ -55,9 +56,7 @@ def dagster_home() -> Path:
     """Use the installation's own Dagster home so CLI runs appear in the UI (`sukf up`)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths().root / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML, encoding="utf-8")
+    write_instance_config(home, INSTANCE_YAML)  # the profile's instance (Postgres in production)
     return home
 
 

@@ -1,4 +1,5 @@
-"""The submission register: one row per received file version (SQLite, restricted storage)."""
+"""The submission register: one row per received file version (restricted storage; SQLite or Postgres by
+profile, see :mod:`pipeline.store_db`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.settings import Paths
-from pipeline.sqlite_db import connect, open_db
+from pipeline.store_db import Connection, Store, pg_dump_schema
 
 RECEIVED, ACCEPTED, REJECTED = "received", "accepted", "rejected"
 STATUS_SV = {RECEIVED: "Mottagen", ACCEPTED: "Godkänd", REJECTED: "Inte godkänd"}  # the words users read
@@ -74,39 +75,56 @@ BACKUPS_KEPT = 10
 
 
 class Register:
+    """The register of one installation: ``restricted/register.sqlite`` (embedded profile) or the ``sukf``
+    schema of the installation's Postgres (production profile); the same SQL either way."""
+
     def __init__(self, paths: Paths) -> None:
+        self.store = Store(paths.register_db, _SCHEMA, name="submissions")
         marker = paths.register_db.with_name(MARKER)
-        if marker.exists() and not paths.register_db.exists():
+        existed = self.store.exists()
+        if marker.exists() and not existed:
             raise RegisterMissing(
-                f"Inlämningsregistret {paths.register_db} saknas men har funnits (skapat "
-                f"{marker.read_text(encoding='utf-8').strip()}). Återställ det från {paths.restricted / 'backups'} "
-                "(se README, Återställning) i stället för att börja om med ett tomt register.")
-        created = not paths.register_db.exists()
-        self.db_path: Path = open_db(paths.register_db, _SCHEMA)
-        if created or not marker.exists():
+                f"Inlämningsregistret {self.store.describe()} saknas men har funnits (skapat "
+                f"{marker.read_text(encoding='utf-8').strip()}). Återställ det från en säkerhetskopia "
+                f"({paths.restricted / 'backups'} eller nattens; docs/DEPLOYMENT.md, Återställning) i stället för "
+                "att börja om med ett tomt register.")
+        self.store.create()
+        if not existed or not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(now_iso() + "\n", encoding="utf-8")
         self.paths = paths
 
-    def backup(self) -> Path:
-        """A consistent copy of the register (SQLite's online backup), keeping the newest few."""
+    def backup(self) -> Path | None:
+        """A consistent copy of the register, keeping the newest few in ``restricted/backups/``: SQLite's
+        online backup, or on Postgres a ``pg_dump`` of schema ``sukf`` (register, tokens, sessions) in
+        custom format for ``pg_restore``. None (logged) if ``pg_dump`` is not installed on this host."""
         folder = self.paths.backups
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"register-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.sqlite"
-        source = sqlite3.connect(self.db_path)
-        try:
-            dest = sqlite3.connect(target)
+        stamp = datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')
+        if self.store.dialect == "postgres":
+            target = folder / f"register-{stamp}.dump"
+            if not pg_dump_schema(target):
+                return None
+        else:
+            target = folder / f"register-{stamp}.sqlite"
+            source = sqlite3.connect(self.store.sqlite_path)
             try:
-                source.backup(dest)
+                dest = sqlite3.connect(target)
+                try:
+                    source.backup(dest)
+                finally:
+                    dest.close()
             finally:
-                dest.close()
-        finally:
-            source.close()
-        for old in sorted(folder.glob("register-*.sqlite"))[:-BACKUPS_KEPT]:
+                source.close()
+        for old in sorted(folder.glob("register-*"))[:-BACKUPS_KEPT]:
             old.unlink(missing_ok=True)
         return target
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.db_path)
+    def integrity(self) -> str:
+        return self.store.integrity()
+
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.store.connect()
 
     def add(self, *, kommunkod: str | None, period: str, sha256: str, original_name: str,
             size_bytes: int, source: str) -> tuple[Submission, bool]:
@@ -115,38 +133,31 @@ class Register:
         Identical bytes for the same municipality x quarter are the same submission (a re-sent
         file or a re-run of the sensor must not create a new version).
         """
-        with self._connect() as con:
-            con.execute("begin immediate")
-            try:
-                existing = con.execute(
-                    "select * from submissions where sha256 = ? and period = ? and kommunkod is ?",
-                    (sha256, period, kommunkod),
+        with self._connect() as con, con.write_transaction("submissions"):
+            existing = con.execute(
+                "select * from submissions where sha256 = ? and period = ? and kommunkod is not distinct from ?",
+                (sha256, period, kommunkod),
+            ).fetchone()
+            if existing:
+                return Submission(**dict(existing)), False
+            version = None
+            if kommunkod is not None:
+                (latest,) = con.execute(
+                    "select coalesce(max(version), 0) from submissions where period = ? and kommunkod = ?",
+                    (period, kommunkod),
                 ).fetchone()
-                if existing:
-                    con.execute("commit")
-                    return Submission(**dict(existing)), False
-                version = None
-                if kommunkod is not None:
-                    (latest,) = con.execute(
-                        "select coalesce(max(version), 0) from submissions where period = ? and kommunkod = ?",
-                        (period, kommunkod),
-                    ).fetchone()
-                    version = latest + 1
-                sub = Submission(
-                    submission_id=uuid.uuid4().hex[:16], kommunkod=kommunkod, period=period, version=version,
-                    sha256=sha256, original_name=original_name, size_bytes=size_bytes, received_at=now_iso(),
-                    source=source, status=RECEIVED,
-                )
-                row = sub.as_dict()
-                con.execute(
-                    f"insert into submissions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                    tuple(row.values()),
-                )
-                con.execute("commit")
-                return sub, True
-            except BaseException:
-                con.execute("rollback")
-                raise
+                version = latest + 1
+            sub = Submission(
+                submission_id=uuid.uuid4().hex[:16], kommunkod=kommunkod, period=period, version=version,
+                sha256=sha256, original_name=original_name, size_bytes=size_bytes, received_at=now_iso(),
+                source=source, status=RECEIVED,
+            )
+            row = sub.as_dict()
+            con.execute(
+                f"insert into submissions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+            return sub, True
 
     def record_validation(self, submission_id: str, *, status: str, n_rows: int, n_errors: int,
                           n_warnings: int) -> Submission:
@@ -194,7 +205,8 @@ class Register:
         """The coordinator declares ``year`` final: its values lose the preliminary flag in the next
         vintage. Idempotent; the first closing time is kept."""
         with self._connect() as con:
-            con.execute("insert or ignore into closed_years (year, closed_at) values (?, ?)", (year, now_iso()))
+            con.execute("insert into closed_years (year, closed_at) values (?, ?) on conflict (year) do nothing",
+                        (year, now_iso()))
 
     def closed_years(self) -> set[int]:
         with self._connect() as con:

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import sqlite3
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from pipeline.services.tokens import TokenInfo, TokenStore
 from pipeline.settings import Paths
-from pipeline.sqlite_db import connect, open_db
+from pipeline.store_db import Connection, Store
 
 COOKIE = "sukf_portal"
 PRE_COOKIE = "sukf_portal_pre"  # before sign-in: binds the sign-in form's CSRF value to this browser
@@ -35,8 +34,8 @@ create table if not exists sessions (
     token_id   text not null,
     kommunkod  text not null,
     csrf       text not null,
-    created    real not null,
-    last_seen  real not null
+    created    double precision not null,
+    last_seen  double precision not null
 );
 """
 
@@ -74,11 +73,11 @@ def _sha(text: str) -> str:
 class SessionStore:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self.db_path = open_db(paths.portal_sessions_db, _SCHEMA)
+        self.store = Store(paths.portal_sessions_db, _SCHEMA, name="sessions").create()
         self.key = _secret(paths)
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.db_path)
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.store.connect()
 
     def sign(self, value: str, purpose: str) -> str:
         return hmac.new(self.key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()

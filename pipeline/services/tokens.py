@@ -1,8 +1,9 @@
 """Upload tokens: one per municipality contact, issued and revoked by the national coordinator.
 
 A token looks like ``<token_id>.<secret>``. Only the sha256 of the whole token is stored (in
-restricted storage, SQLite), so a stolen database cannot be used to upload. The id part lets us
-look up the row without comparing against every hash; the comparison itself is constant-time.
+restricted storage: SQLite, or Postgres in the production profile), so a stolen database cannot be used
+to upload. The id part lets us look up the row without comparing against every hash; the comparison itself
+is constant-time.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
-from pipeline.sqlite_db import connect, open_db
+from pipeline.store_db import Connection, Store
 
 _SCHEMA = """
 create table if not exists tokens (
+    {insertion_order}
     token_id  text primary key,
     kommunkod text not null,
     label     text not null default '',
@@ -59,13 +60,13 @@ def _now() -> str:
 
 
 class TokenStore:
-    """The token table in ``paths.tokens_db``."""
+    """The token table: ``paths.tokens_db`` (embedded profile) or ``sukf.tokens`` on Postgres (production)."""
 
     def __init__(self, paths: Paths | None = None) -> None:
-        self.db_path = open_db((paths or default_paths()).tokens_db, _SCHEMA)
+        self.store = Store((paths or default_paths()).tokens_db, _SCHEMA, name="tokens").create()
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.db_path)
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.store.connect()
 
     def issue(self, kommunkod: str, label: str = "") -> tuple[TokenInfo, str]:
         """Create a token for ``kommunkod``; returns (info, token). The token is never retrievable again."""
@@ -84,7 +85,7 @@ class TokenStore:
     def list(self) -> list[TokenInfo]:
         with self._connect() as con:
             rows = con.execute(
-                "select token_id, kommunkod, label, created, revoked from tokens order by rowid"
+                f"select token_id, kommunkod, label, created, revoked from tokens order by {con.insertion_order}"
             ).fetchall()
         return [TokenInfo(**dict(r)) for r in rows]
 
