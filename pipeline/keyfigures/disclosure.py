@@ -11,7 +11,12 @@ with a row for every municipality that did not submit (status ``-``) plus
 Primary suppression: a count, or a rate built on a count, of 1–4 cases; a share whose denominator is
 < 10 or whose numerator or (denominator − numerator) is 1–4. Counts of 0 are published.
 
-Secondary suppression works on *relations*: sets of cells tied by an identity an attacker can use.
+Secondary suppression is the Gaussian elimination of ``pipeline.keyfigures.secondary`` (over every
+linked relation at once, in publication priority). The *relations* below are its capacity rule (a
+published total must not leave a derivable hidden remainder of 1–4 cases); the old greedy
+relation-by-relation rules that follow (``_secondary``) remain only so the tests can show they leak.
+
+Old greedy rules: relations are sets of cells tied by an identity an attacker can use.
 Two things must not happen, and suppression is repeated until neither does (a fixed point, because a
 new suppression can open a new problem elsewhere):
 

@@ -136,7 +136,8 @@ def _population(population: pd.DataFrame | None) -> dict[tuple[str, int, str], f
                 strict=True)}
 
 
-def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict[str, str]) -> None:
+def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict[str, str],
+                   reporting: dict[str, set[str]] | None = None) -> None:
     cells = cells.assign(period=cells["period"].astype(str), municipality=cells["municipality"].astype(str))
     cells = cells[cells["status"].isin(["", "..", "-"])]
     live = cells[cells["status"] != "-"]
@@ -211,6 +212,9 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
             members = [region]
         else:
             scope = [k for k in kommuner_at[period]] or [k for k in kommuner_at.get(str(year), [])]
+            if reporting:  # who reported is public (the manifest lists the submissions)
+                scope = sorted(reporting.get(period, set()) | {k for p, ks in reporting.items()
+                                                                 if len(period) == 4 and p[:4] == period for k in ks})
             if not scope:
                 scope = list(lan_of)
             members = [k for k in scope if region == RIKET_ID or lan_of[k] == region]
@@ -290,7 +294,7 @@ def _inner_protected(lo: float, hi: float, signed: bool) -> bool:
 
 def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = None, *,
           revised: Sequence[Collection[str]] | None = None, report: dict | None = None,
-          intervals: bool = True) -> list[Finding]:
+          intervals: bool = True, reporting: Sequence[dict[str, set[str]]] | None = None) -> list[Finding]:
     """Every quantity in ``vintages`` (oldest first, the candidate last) that the intruder pins down.
 
     ``revised[i]`` (optional) lists the kommuner that resubmitted between vintage i−1 and i; all other
@@ -298,12 +302,14 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
     publishing is allowed. ``intervals=False`` runs only the bound propagation (every quantity the
     published files fix exactly, through chains of identities and bounds) and no LP: minutes become
     seconds for a national vintage, at the price of not seeing narrow-but-inexact intervals.
+    ``reporting[i]`` (optional): period → kommuner that reported, per vintage (public in the manifest);
+    without it the population of a län or Riket is that of the kommuner with cells, else of all.
     """
     lan_of = {m.kod: m.lan_id for m in municipalities()}
     pop = _population(population)
     lp = _Lp()
     for v, cells in enumerate(vintages):
-        _build_vintage(lp, v, cells, pop, lan_of)
+        _build_vintage(lp, v, cells, pop, lan_of, reporting[v] if reporting and v < len(reporting) else None)
     if revised is not None:
         for v in range(1, len(vintages)):
             changed = set(revised[v]) if v < len(revised) else set()
