@@ -22,7 +22,10 @@ import pytest
 import pipeline.keyfigures.disclosure as disclosure
 from pipeline.contract.dictionary import municipalities
 from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary, table_design
-from pipeline.release.audit import audit
+from pipeline.release.audit import Finding, audit
+from pipeline.release.audit_gate import DisclosureRefused, audit_candidate
+from pipeline.release.from_warehouse import protect_until_clean
+from pipeline.settings import Paths
 from pipeline.submission.generator import simulate_cases, synthetic_population
 
 LANS = {"03", "09", "10"}
@@ -200,12 +203,80 @@ def test_deterministic_and_order_independent(data: dict[str, pd.DataFrame]) -> N
     pd.testing.assert_frame_equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 open: the secondary pattern is still the greedy relation rules; "
-                   "the LP audit still finds implied quantities (annat/okänt of shares' numerators, "
-                   "den − num of linked shares) — see the report")
-def test_audit_finds_nothing_in_our_publication(data: dict[str, pd.DataFrame]) -> None:
-    first = apply_disclosure(data["first"])
+def vintage_check(earlier: list[pd.DataFrame], population: pd.DataFrame, revised: list[set[str]], *,
+                  intervals: bool = False):
+    """The audit of a candidate together with the earlier vintages, as the publish gate runs it."""
+    def check(disclosed: pd.DataFrame) -> list:
+        return audit([*earlier, public(disclosed)], population, revised=revised, intervals=intervals)
+    return check
+
+
+@pytest.fixture(scope="module")
+def ours(data: dict[str, pd.DataFrame]) -> dict:
+    """Our publication, two vintages (the second after the resubmission), each through the publish
+    step: elimination, then the gate's audit (bound propagation) with the repair loop."""
+    first, repaired1 = protect_until_clean(data["first"], None, vintage_check([], data["population"], [set()]))
     previous = first.assign(value=pd.to_numeric(first["value"], errors="coerce"), vintage=1)
-    second = apply_disclosure(data["second"], previous=previous)
-    findings = audit([public(first), public(second)], data["population"], revised=[set(), {REVISED_KOMMUN}])
+    second, repaired2 = protect_until_clean(
+        data["second"], previous, vintage_check([public(first)], data["population"], [set(), {REVISED_KOMMUN}]))
+    return {"first": first, "second": second, "repaired": (repaired1, repaired2)}
+
+
+def test_gate_audit_finds_nothing_exact_in_our_publication(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    """Across both vintages no small quantity is exactly computable, and hardly any hidden count is
+    computable at all (a hidden cell whose value is known would protect nothing)."""
+    report: dict = {}
+    findings = audit([public(ours["first"]), public(ours["second"])], data["population"],
+                     revised=[set(), {REVISED_KOMMUN}], report=report, intervals=False)
     assert not findings, [f.message() for f in findings[:5]]
+    # Hidden counts the files still fix exactly (0 or ≥ 5, so no finding): a handful, through bounds the
+    # elimination does not model (a hidden zero under a published zero of a superset). Issue 9 wants
+    # none; kept small here and reported by the benchmark.
+    assert report["hidden_exact"] <= 0.02 * report["hidden_count_cells"], report
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 open: the LP interval audit still finds narrow (not exact) "
+                   "intervals — rounding of rates/shares and subset inequalities the elimination does not model; "
+                   "the repair loop clears them for one vintage in ~9 rounds but is too slow for the gate")
+def test_audit_finds_nothing_in_our_publication(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    findings = audit([public(ours["first"]), public(ours["second"])], data["population"],
+                     revised=[set(), {REVISED_KOMMUN}])
+    assert not findings, [f.message() for f in findings[:5]]
+
+
+def test_hidden_yearly_kommun_share_within_primary_plus_10_points(ours: dict) -> None:
+    """Information loss: per KPI, the share of yearly kommun values hidden is at most the primary share
+    + 10 percentage points (issue 9)."""
+    for name in ("first", "second"):
+        loss = suppression_summary(ours[name])["loss"]["kommun/år"]
+        for kpi, cell in loss.items():
+            assert cell["secondary"] <= 0.10 + 1e-9, (name, kpi, cell)
+
+
+@pytest.mark.parametrize(("method", "intervals"), [("off", False), ("greedy", True)])
+def test_old_secondary_methods_leak(data: dict[str, pd.DataFrame], method: str, intervals: bool) -> None:
+    """The same table design with no secondary step leaves exactly computable small quantities (found by
+    the gate's propagation); the old greedy rules leave narrow intervals (found by the LP audit)."""
+    cells = apply_disclosure(data["first"], secondary=method)
+    assert audit([public(cells)], data["population"], intervals=intervals)
+
+
+def test_gate_refuses_a_leaking_release_naming_cell_and_relation(data: dict[str, pd.DataFrame],
+                                                                  tmp_path) -> None:
+    """The publish gate reads the candidate as its files will carry it; a leaking candidate raises
+    DisclosureRefused, whose message names cells and relations and no value."""
+    paths = Paths(tmp_path)
+    paths.population_csv.parent.mkdir(parents=True, exist_ok=True)
+    paths.population_csv.write_text(data["population"].to_csv(index=False), encoding="utf-8")
+    leaking = apply_disclosure(data["first"], secondary="off")
+    leaking = leaking[leaking["municipality"].isin(set(KOMMUNER) | {"0003", "0009", "0010", "0000"})]
+    submissions = [{"kommunkod": k, "period": q, "submission_id": f"{k}-{q}"} for k in KOMMUNER for q in QUARTERS]
+    findings = audit_candidate(paths, leaking, submissions=submissions, closed_years=set())
+    assert findings
+    refused = DisclosureRefused(findings)
+    text = str(refused)
+    assert "publicerades inte" in text and findings[0].municipality in text and findings[0].relation in text
+    contradiction = Finding(0, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
+                            "de publicerade värdena uppfyller inte de offentliga sambanden")
+    with pytest.raises(DisclosureRefused, match="motsägelsefria villkor"):  # no cell to hide: refused
+        protect_until_clean(data["first"], None, lambda _: [contradiction])

@@ -11,7 +11,12 @@ with a row for every municipality that did not submit (status ``-``) plus
 Primary suppression: a count, or a rate built on a count, of 1–4 cases; a share whose denominator is
 < 10 or whose numerator or (denominator − numerator) is 1–4. Counts of 0 are published.
 
-Secondary suppression works on *relations*: sets of cells tied by an identity an attacker can use.
+Secondary suppression is the Gaussian elimination of ``pipeline.keyfigures.secondary`` (over every
+linked relation at once, in publication priority). The *relations* below are its capacity rule (a
+published total must not leave a derivable hidden remainder of 1–4 cases); the old greedy
+relation-by-relation rules that follow (``_secondary``) remain only so the tests can show they leak.
+
+Old greedy rules: relations are sets of cells tied by an identity an attacker can use.
 Two things must not happen, and suppression is repeated until neither does (a fixed point, because a
 new suppression can open a new problem elsewhere):
 
@@ -62,11 +67,14 @@ unknown by the attacker, so they count as hidden but are never chosen.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+from pipeline.keyfigures.secondary import gauss_secondary
 
 MIN_CASES = 5
 """Smallest number of cases a published figure may rest on."""
@@ -353,7 +361,9 @@ def complete_years(periods: pd.Series) -> set[str]:
 
 TABLE_DESIGN_SV = (
     "Tabellplan: kommuner redovisas per helt kalenderår och totalt (inte per kön, inte per kvartal), "
-    "eftersom män och annat/okänt kön nästan alltid är 1–4 ärenden per kommun och år. Län och riket "
+    "eftersom män och annat/okänt kön nästan alltid är 1–4 ärenden per kommun och år; SUKF18 redovisas inte "
+    "per kommun (det följer av SUKF02 × SUKF01, och tillsammans skulle de visa antalet ärenden utan insats). "
+    "Län och riket "
     "redovisas per kvartal och helt år, per kön. Ett pågående år redovisas inte (inga värden för året "
     "hittills), så att två årgångar inte kan subtraheras. Värden som publicerats i tidigare årgångar räknas "
     "som kända. Se docs/DISCLOSURE.md."
@@ -361,10 +371,20 @@ TABLE_DESIGN_SV = (
 """The table design in one paragraph, for the release notes and the page (which levels are published and why)."""
 
 
+def kommun_implied_rates() -> list[str]:
+    """Rates not published at kommun level because a share and a count already carry them: SUKF18
+    (cases with insats) = SUKF02 (share with insats) × SUKF01 (cases). Publishing all three would give
+    SUKF01 − SUKF18, the cases *without* insats, which is 1–4 in most kommuner (76 % of kommun years in
+    the generated national data): either the count or the rate would then be hidden almost everywhere.
+    Where SUKF02 is published its numerator is known anyway; where it is hidden, so must the rate be."""
+    return sorted({num for _, num, _ in linked_kpi_triples() if BY_ID[num].unit is Unit.RATE})
+
+
 def table_design(out: pd.DataFrame) -> np.ndarray:
     """Which cells are published at all (docs/DISCLOSURE.md, "Tabellplan").
 
-    * kommun: complete years, totals (T) only; SUKF16 (share of men) not at all. At kommun level men
+    * kommun: complete years, totals (T) only; SUKF16 (share of men) not at all, nor the rates a share
+      and a count already carry (``kommun_implied_rates``: SUKF18). At kommun level men
       and annat/okänt kön are a handful of cases a year almost everywhere (median 1 man per kommun and
       year), so K and M would be hidden nearly always and T − K would reveal the rest.
     * län and Riket: complete years and every quarter, T/K/M.
@@ -375,8 +395,8 @@ def table_design(out: pd.DataFrame) -> np.ndarray:
     full_year = out["period"].astype(str).isin(years).to_numpy()
     kommun = out["municipality_type"].eq("K").to_numpy()
     total = out["gender"].eq("T").to_numpy()
-    men_share = out["kpi"].eq(SHARE_OF_MEN_KPI).to_numpy()
-    kommun_cell = kommun & is_year & full_year & total & ~men_share
+    not_at_kommun = out["kpi"].isin([SHARE_OF_MEN_KPI, *kommun_implied_rates()]).to_numpy()
+    kommun_cell = kommun & is_year & full_year & total & ~not_at_kommun
     region_cell = ~kommun & (~is_year | full_year)
     return kommun_cell | region_cell
 
@@ -416,23 +436,38 @@ def _facts(out: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[np.ndarray
 
 
 def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = None,
-                     secondary: bool = True) -> pd.DataFrame:
+                     secondary: str = "gauss", protect: Collection[tuple[str, str, str, str]] = ()) -> pd.DataFrame:
     """The published table of ``figures`` (all periods of the national data set): the table design,
     primary + secondary suppression, protected against the earlier vintages in ``previous``.
 
     ``previous``: every cell published before (kpi, municipality, period, gender, value, status, …).
-    ``secondary=False`` exists only so the tests can prove that primary suppression alone leaks.
+    ``secondary``: ``"gauss"`` (the elimination over all linked relations, ``pipeline.keyfigures.secondary``);
+    ``"greedy"`` (the old relation-by-relation rules) and ``"off"`` exist only so the tests can prove
+    that they leak. ``protect``: (kpi, municipality, period, gender) cells to keep hidden and protect as
+    well — the publish step's repair after an audit finding (``pipeline.release.from_warehouse``).
     Returns the design's cells with ``status`` and ``suppression``; deterministic.
     """
-    out, present = _complete(figures)
-    keep = table_design(out)
-    out, present = out[keep].reset_index(drop=True), present[keep]
+    full, full_present = _complete(figures)
+    keep = table_design(full)
+    out, present = full[keep].reset_index(drop=True), full_present[keep]
     status, size = _primary(out, present)
     forced, revised = _facts(out, previous)
     status[revised & (status == PUBLISHED)] = SUPPRESSED
     suppression = np.where(status == SUPPRESSED, PRIMARY, None).astype(object)
-    if secondary:
-        added = _secondary(status, size, *_relations(out, present, size), forced)
+    extra = np.zeros(len(out), dtype=bool)
+    if protect:
+        keys = pd.MultiIndex.from_frame(out[KEY].astype(str))
+        extra = keys.isin(pd.MultiIndex.from_tuples([tuple(map(str, k)) for k in protect])) & (status == PUBLISHED)
+        extra &= ~forced
+        status[extra] = SUPPRESSED
+        suppression[extra] = SECONDARY
+    if secondary != "off":
+        members, relations = _relations(out, present, size)
+        if secondary == "greedy":
+            added = _secondary(status, size, members, relations, forced)
+        else:
+            added = gauss_secondary(full, full_present, keep, status, size, forced, revised | extra, members,
+                                    relations)
         status[added] = SUPPRESSED
         suppression[added] = SECONDARY
     out["status"] = status

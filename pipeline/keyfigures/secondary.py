@@ -1,0 +1,422 @@
+"""Secondary suppression by Gaussian elimination over every linked relation (after Statistics Norway's
+GaussSuppression, SSBtools).
+
+WHY an elimination and not relation-by-relation rules: the intruder combines *all* identities at once
+(T = K + M + annat/okänt, kommun → län → Riket, quarters → year, share × denominator, rate ×
+population, earlier vintages). A small count is revealed exactly when it lies in the linear span of what
+is published. Writing every published cell as a vector over *atoms* (counts of one quantity in one
+kommun × period × gender part, which no identity splits further), that is a rank question, and
+Gaussian elimination answers it incrementally:
+
+1. Cells are decided one at a time in *publication priority* (facts from earlier vintages first, then
+   Riket, län and kommun; years before quarters; T before K/M; large cells before small ones).
+2. Each cell's vectors are reduced against the published basis. A cell already in the span tells the
+   intruder nothing new and is published. Otherwise it is published only if no *sensitive* vector
+   (a quantity of 1–4 cases: a hidden cell, annat/okänt = T − K − M, den − num of a linked share, a
+   kommun's quarter, …) falls into the span, and no additive relation with a published total is left
+   with a derivable hidden remainder of 1–4 cases (the capacity rule: a hidden cell under a published
+   total must be able to move by ≥ 5, so pure linear independence is not enough). Otherwise the cell is
+   suppressed (secondary).
+
+Because the cheapest cells come last, they are the ones suppressed: a greedy in the right order over
+the exact model, deterministic (ties broken by cell id). The independent LP audit
+(``pipeline.release.audit``) then verifies the interval criterion on the published files.
+
+The model is conservative where the published files are coarser than counts: a rate is treated as its
+exact count (rounding hides nothing in small kommuner) and a linked share as both its numerator and
+denominator counts. Shares that are ratios of two unpublished conditions (SUKF04–09, SUKF11–15) are not
+counts of anything published and are protected by the primary rule alone (docs/DISCLOSURE.md).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import cache
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.contract.dictionary import RIKET_ID, municipalities
+from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+
+MIN_CASES = 5
+TOL = 1e-9
+ALL_CASES = "true"
+"""Numerator condition of the case count (SUKF01): every other quantity is a subset of it."""
+PARTS_ALL = ("K", "M", "k3", "u")
+"""Gender parts of the case count: kvinna, man, annat kön (kod 3, via SUKF16) and uppgift saknas."""
+PARTS = ("K", "M", "X")
+GENDER_PARTS = {"T": None, "K": ("K",), "M": ("M",), "X": ("X",), "k3": ("k3",), "u": ("u",),
+                "KMk3": ("K", "M", "k3")}
+
+Vector = dict[int, float]
+
+
+def _dated(condition: str | None) -> bool:
+    return condition is not None and ("opened_in_period" in condition or "closed_in_period" in condition)
+
+
+@cache
+def linked_shares() -> dict[str, tuple[str, str]]:
+    """Share KPIs whose numerator or denominator is the numerator of a count/rate KPI: share × that count
+    gives the other side as a count (SUKF02, SUKF03, SUKF10) — read as (numerator, denominator)."""
+    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
+    return {k.id: (k.numerator, k.denominator) for k in KPIS
+            if k.unit is Unit.PERCENT and k.denominator not in (None, POPULATION)
+            and not k.numerator.startswith("kon") and (k.numerator in counted or k.denominator in counted)}
+
+
+@cache
+def share_of_men() -> str | None:
+    """The KPI men / (women + men + annat kön) of all cases (SUKF16), if the catalogue has one."""
+    return next((k.id for k in KPIS if k.unit is Unit.PERCENT and k.numerator == "kon = '2'"
+                 and k.denominator == "kon in ('1', '2', '3')"), None)
+
+
+@cache
+def functionals(kpi: str) -> list[tuple[str, str]]:
+    """What a published cell of ``kpi`` tells the intruder, as (quantity, gender override) pairs;
+    gender override "" means the cell's own gender."""
+    k = BY_ID.get(kpi)
+    if k is None:
+        return []
+    if k.unit in (Unit.COUNT, Unit.RATE):
+        return [(k.numerator, "")]
+    if kpi in linked_shares():
+        num, den = linked_shares()[kpi]
+        return [(num, ""), (den, "")]
+    if kpi == share_of_men():
+        return [(ALL_CASES, "M"), (ALL_CASES, "KMk3")]
+    return []
+
+
+class _Atoms:
+    """Atom index and values: one count per quantity × kommun × atom period × gender part."""
+
+    def __init__(self, full: pd.DataFrame, present: np.ndarray) -> None:
+        self.lan_of = {m.kod: m.lan_id for m in municipalities()}
+        self.index: dict[tuple, int] = {}
+        self.values: list[float] = []
+        kommun = full[present & full["municipality_type"].eq("K").to_numpy()]
+        self.submitted: dict[str, set[str]] = defaultdict(set)  # period -> kommuner
+        for kod, period in set(zip(kommun["municipality"], kommun["period"].astype(str), strict=True)):
+            self.submitted[period].add(kod)
+        # Counts per (quantity, kommun, period, gender) from the first KPI carrying that quantity.
+        self.count: dict[tuple, float] = {}
+        num = pd.to_numeric(kommun["numerator"], errors="coerce").fillna(0).to_numpy(dtype=float).tolist()
+        den = pd.to_numeric(kommun["denominator"], errors="coerce").fillna(0).to_numpy(dtype=float).tolist()
+        men = share_of_men()
+        for kpi, kod, period, g, n, d in zip(kommun["kpi"].tolist(), kommun["municipality"].tolist(),
+                                             kommun["period"].astype(str).tolist(), kommun["gender"].tolist(),
+                                             num, den, strict=True):
+            k = BY_ID.get(kpi)
+            if k is None:
+                continue
+            if k.unit in (Unit.COUNT, Unit.RATE):
+                self.count.setdefault((k.numerator, kod, period, g), n)
+            elif kpi in linked_shares():
+                self.count.setdefault((k.numerator, kod, period, g), n)
+                self.count.setdefault((k.denominator, kod, period, g), d)
+            elif kpi == men and g == "T":
+                self.count[(ALL_CASES, kod, period, "KMk3")] = d
+        self.quantities = sorted({q for (q, _, _, _) in self.count})
+        self._vectors: dict[tuple, Vector] = {}
+        self._members: dict[tuple[str, str], list[str]] = {}
+
+    def parts(self, q: str) -> tuple[str, ...]:
+        return PARTS_ALL if q == ALL_CASES else PARTS
+
+    def value(self, q: str, kod: str, period: str, part: str) -> float:
+        c = self.count
+        t, k, m = (c.get((q, kod, period, g), 0.0) for g in ("T", "K", "M"))
+        if part in ("K", "M"):
+            return k if part == "K" else m
+        if q != ALL_CASES:
+            return t - k - m
+        k3 = c.get((q, kod, period, "KMk3"), k + m) - k - m
+        return k3 if part == "k3" else t - k - m - k3
+
+    def atom(self, q: str, kod: str, period: str, part: str) -> int:
+        key = (q, kod, period, part)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.values)
+            self.values.append(self.value(q, kod, period, part))
+        return i
+
+    def vector(self, q: str, region: str, period: str, gender: str) -> Vector:
+        """The atoms a published count of ``q`` in region × period × gender adds up (kommuner that did
+        not submit contribute a known zero and have no atoms). Cached: the same count is asked for by
+        several KPIs and by the sensitive quantities."""
+        key = (q, region, period, gender)
+        vec = self._vectors.get(key)
+        if vec is not None:
+            return vec
+        if len(period) == 4 and _dated(q):
+            periods = [f"{period}Q{i}" for i in range(1, 5)]
+        else:
+            periods = [period]
+        parts = GENDER_PARTS.get(gender) or self.parts(q)
+        if parts == ("X",) and q == ALL_CASES:
+            parts = ("k3", "u")
+        vec = {}
+        for p in periods:
+            for kod in self.kommuner(region, p):
+                for part in parts:
+                    vec[self.atom(q, kod, p, part)] = 1.0
+        self._vectors[key] = vec
+        return vec
+
+    def kommuner(self, region: str, period: str) -> list[str]:
+        key = (region, period)
+        found = self._members.get(key)
+        if found is None:
+            found = self._members[key] = sorted(
+                kod for kod in self.submitted.get(period, ())
+                if region in (kod, RIKET_ID) or self.lan_of[kod] == region)
+        return found
+
+    def total(self, vec: Vector) -> float:
+        return float(sum(self.values[i] * c for i, c in vec.items()))
+
+
+class _Basis:
+    """Published span in echelon form, plus the sensitive vectors reduced against it."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, Vector]] = []  # (pivot, row) in insertion order
+        self.pivot_row: dict[int, int] = {}
+        self.sensitive: list[Vector] = []
+        self.by_col: dict[int, set[int]] = defaultdict(set)
+        self.lost: set[int] = set()
+
+    def reduce(self, vec: Vector) -> Vector:
+        v = dict(vec)
+        heap = [self.pivot_row[c] for c in v if c in self.pivot_row]
+        heapq.heapify(heap)
+        done: set[int] = set()
+        while heap:
+            r = heapq.heappop(heap)
+            if r in done:
+                continue
+            done.add(r)
+            pivot, row = self.rows[r]
+            f = v.get(pivot, 0.0)
+            if abs(f) < TOL:
+                continue
+            f /= row[pivot]
+            for c, a in row.items():
+                x = v.get(c, 0.0) - f * a
+                if abs(x) < TOL:
+                    v.pop(c, None)
+                else:
+                    v[c] = x
+                    if c in self.pivot_row and c != pivot and self.pivot_row[c] not in done:
+                        heapq.heappush(heap, self.pivot_row[c])
+        return v
+
+    def add_sensitive(self, vec: Vector) -> None:
+        s = self.reduce(vec)
+        j = len(self.sensitive)
+        self.sensitive.append(s)
+        if not s:
+            self.lost.add(j)  # already revealed by facts: nothing left to protect
+        for c in s:
+            self.by_col[c].add(j)
+
+    def try_add(self, vectors: Iterable[Vector], *, check: bool = True, reduced: bool = False) -> bool:
+        """Add ``vectors`` (already reduced if ``reduced``) to the published span unless a sensitive
+        vector would enter it."""
+        new: list[Vector] = []
+        for vec in vectors:
+            r = dict(vec) if reduced else self.reduce(vec)
+            for prev_pivot, prev in new:  # reduce against the rows added in this call too
+                f = r.get(prev_pivot, 0.0)
+                if abs(f) > TOL:
+                    f /= prev[prev_pivot]
+                    for c, a in prev.items():
+                        x = r.get(c, 0.0) - f * a
+                        if abs(x) < TOL:
+                            r.pop(c, None)
+                        else:
+                            r[c] = x
+            if r:
+                # Markowitz-like: of the largest coefficients, the column in fewest sensitive vectors.
+                big = max(abs(a) for a in r.values())
+                pivot = min((c for c, a in r.items() if abs(a) > big / 2),
+                            key=lambda c: (len(self.by_col.get(c, ())), c))
+                new.append((pivot, r))
+        if not new:
+            return True
+        changed: dict[int, Vector] = {}
+        for pivot, row in new:
+            for j in list(self.by_col.get(pivot, ())) + [j for j in changed if pivot in changed[j]]:
+                s = changed.get(j, self.sensitive[j])
+                f = s.get(pivot, 0.0)
+                if abs(f) < TOL:
+                    continue
+                f /= row[pivot]
+                s = dict(s)
+                for c, a in row.items():
+                    x = s.get(c, 0.0) - f * a
+                    if abs(x) < TOL:
+                        s.pop(c, None)
+                    else:
+                        s[c] = x
+                if not s and check and j not in self.lost:
+                    return False
+                changed[j] = s
+        for pivot, row in new:
+            self.pivot_row[pivot] = len(self.rows)
+            self.rows.append((pivot, row))
+        for j, s in changed.items():
+            old = self.sensitive[j]
+            for c in old.keys() - s.keys():
+                self.by_col[c].discard(j)
+            for c in s.keys() - old.keys():
+                self.by_col[c].add(j)
+            self.sensitive[j] = s
+            if not s:
+                self.lost.add(j)
+        return True
+
+
+def _priority(out: pd.DataFrame, size: np.ndarray) -> np.ndarray:
+    """Publication order key (lower first): region level, period type, gender, then larger cells first."""
+    level = np.where(out["municipality"].astype(str).eq(RIKET_ID), 0, np.where(out["municipality_type"].eq("K"), 2, 1))
+    quarter = out["period_type"].ne("year").to_numpy().astype(int)
+    gender = out["gender"].ne("T").to_numpy().astype(int)
+    return np.lexsort((np.arange(len(out)), -size, gender, quarter, level))
+
+
+def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarray, status: np.ndarray,
+                    size: np.ndarray, forced: np.ndarray, revised: np.ndarray,
+                    members: pd.DataFrame, relations: pd.DataFrame) -> np.ndarray:
+    """Mask of secondary suppressions for the design cells ``full[keep]`` with primary ``status``.
+
+    ``forced``: published in an earlier vintage with the same value (facts, published first, never
+    suppressed). ``revised``: hidden because the value changed by 1–4 since it was published.
+    ``members``/``relations``: the additive relations of ``disclosure._relations`` (capacity rule).
+    """
+    atoms = _Atoms(full, full_present)
+    out = full[keep].reset_index(drop=True)
+    n = len(out)
+    kpis, regions = out["kpi"].to_numpy(), out["municipality"].astype(str).to_numpy()
+    periods, genders = out["period"].astype(str).to_numpy(), out["gender"].to_numpy()
+    vec_of: dict[int, list[Vector]] = {}
+    for i in range(n):
+        fs = functionals(kpis[i])
+        if fs and status[i] != "-":
+            vecs = [atoms.vector(q, regions[i], periods[i], g or genders[i]) for q, g in fs]
+            # A published zero says every atom under it is zero (counts are never negative).
+            vec_of[i] = [u for v in vecs for u in ([{c: 1.0} for c in v] if atoms.total(v) == 0 else [v])]
+
+    basis = _Basis()
+    # Sensitive: every count of 1–4 an intruder could aim at, at every region × period × gender part.
+    linked = list(linked_shares().values())
+    positions = {(r, p) for r, p in zip(full["municipality"].astype(str), full["period"].astype(str), strict=True)}
+    for region, period in sorted(positions):
+        for q in atoms.quantities:
+            parts = atoms.parts(q)
+            totals = {(q, part): atoms.total(atoms.vector(q, region, period, part)) for part in parts}
+            for size_ in range(1, len(parts) + 1):  # every sum of gender parts (T − K = M + X, …)
+                for subset in combinations(parts, size_):
+                    value = sum(totals[(q, part)] for part in subset)
+                    if 1 <= value < MIN_CASES:
+                        vec: Vector = {}
+                        for part in subset:
+                            vec.update(atoms.vector(q, region, period, part))
+                        basis.add_sensitive(vec)
+        for num, den in linked:
+            for g in ("T", "K", "M", "X"):
+                d, m = atoms.vector(den, region, period, g), atoms.vector(num, region, period, g)
+                diff = dict(d)
+                for c, a in m.items():
+                    diff[c] = diff.get(c, 0.0) - a
+                diff = {c: a for c, a in diff.items() if abs(a) > TOL}
+                if diff and 1 <= atoms.total(diff) < MIN_CASES:
+                    basis.add_sensitive(diff)
+    for i in np.flatnonzero(revised):
+        for vec in vec_of.get(int(i), []):
+            basis.add_sensitive(vec)
+
+    # Capacity bookkeeping of the additive relations.
+    rel_id, cell, is_total, msize = (members[c].to_numpy() for c in ("rel", "cell", "total", "msize"))
+    additive, leftover = relations["additive"].to_numpy(), relations["leftover"].to_numpy()
+    n_rel = len(relations)
+    member_sum = np.bincount(rel_id, weights=np.where(is_total, 0.0, msize), minlength=n_rel)
+    total_cell = np.full(n_rel, -1)
+    total_cell[rel_id[is_total]] = cell[is_total]
+    published_sum = np.zeros(n_rel)
+    rels_of: dict[int, list[tuple[int, float, bool]]] = defaultdict(list)
+    for r, c, t, s in zip(rel_id, cell, is_total, msize, strict=True):
+        if additive[r]:
+            rels_of[int(c)].append((int(r), float(s), bool(t)))
+
+    published = np.zeros(n, dtype=bool)
+    keys_of: dict[int, list[tuple]] = {}
+    cells_of_key: dict[tuple, list[int]] = defaultdict(list)
+    for i in vec_of:
+        keys_of[i] = [(q, regions[i], periods[i], g or genders[i]) for q, g in functionals(kpis[i])]
+        for key in keys_of[i]:
+            cells_of_key[key].append(i)
+    known_keys: set[tuple] = set()
+
+    def implied(i: int) -> list[int]:
+        """Cells that publishing ``i`` makes known: every functional of theirs is then published (SUKF19's
+        count is SUKF03's numerator)."""
+        keys = set(keys_of[i]) | known_keys
+        return [i] + sorted({j for key in keys_of[i] for j in cells_of_key[key]
+                             if j != i and not published[j] and all(k in keys for k in keys_of[j])})
+
+    def capacity_ok(cells: list[int]) -> bool:
+        chosen = set(cells)
+        gain: dict[int, float] = defaultdict(float)
+        touched: set[int] = set()
+        for i in cells:
+            for r, s, t in rels_of.get(i, ()):
+                touched.add(r)
+                if not t:
+                    gain[r] += s
+        for r in touched:
+            tc = total_cell[r]
+            if tc < 0 or not (published[tc] or tc in chosen):
+                continue
+            hidden = member_sum[r] - published_sum[r] - gain[r] + leftover[r]
+            if 1 - TOL <= hidden < MIN_CASES - TOL:
+                return False
+        return True
+
+    def publish(cells: list[int]) -> None:
+        for i in cells:
+            published[i] = True
+            known_keys.update(keys_of[i])
+            for r, s, t in rels_of.get(i, ()):
+                if not t:
+                    published_sum[r] += s
+
+    added = np.zeros(n, dtype=bool)
+    order = _priority(out, size)
+    for i in [int(i) for i in order if forced[i] and status[i] == "" and int(i) in vec_of]:
+        basis.try_add(vec_of[i], check=False)
+        publish([i])
+    for i in (int(i) for i in order):
+        if published[i] or status[i] != "" or i not in vec_of:
+            continue
+        cells = implied(i)
+        reduced = [r for r in (basis.reduce(v) for v in vec_of[i]) if r]
+        if not reduced:  # already known to the intruder: costs nothing
+            publish(cells)
+            continue
+        if capacity_ok(cells) and basis.try_add(reduced, reduced=True):
+            publish(cells)
+        else:
+            added[i] = True
+    # Cells left hidden that the intruder can compute anyway protect nothing: publish them.
+    for i in np.flatnonzero(added):
+        if not any(basis.reduce(v) for v in vec_of[int(i)]):
+            added[i] = False
+    return added

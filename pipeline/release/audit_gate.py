@@ -1,0 +1,100 @@
+"""The publish gate: a candidate vintage is audited, from its files, together with every earlier one.
+
+WHY here and not inside disclosure control: the gate must judge what the public will read — the period
+files exactly as ``publish`` writes them — and nothing else (not the mart, not the suppression's
+bookkeeping). So it renders the candidate's files with the publisher's own writer, reads them back the
+way ``pipeline.release.cells`` reads any vintage, and hands them to the independent LP audit
+(``pipeline.release.audit``) with the public population and the earlier vintages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from pipeline.keyfigures.population import parse_population
+from pipeline.release import kolada, publish
+from pipeline.release.audit import Finding, audit
+from pipeline.release.cells import _frame, published_cells
+from pipeline.settings import Paths
+
+
+class DisclosureRefused(RuntimeError):
+    """The candidate vintage fails the disclosure criterion: it is not published.
+
+    The message names the cells and relations (never a value or a bound)."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        shown = "\n".join(f"  {f.message()}" for f in findings[:10])
+        more = f"\n  … och {len(findings) - 10} till" if len(findings) > 10 else ""
+        super().__init__(f"Årgången publicerades inte: röjandegranskningen fann {len(findings)} "
+                         f"storheter som kan räknas fram för snävt.\n{shown}{more}")
+
+
+def population_frame(paths: Paths) -> pd.DataFrame:
+    """The public population 18+ as the audit reads it (empty when none is installed)."""
+    file = paths.population_csv
+    rows = parse_population(file.read_text(encoding="utf-8")) if file.exists() else []
+    return pd.DataFrame(rows, columns=["kommunkod", "year", "gender", "population"])
+
+
+def candidate_cells(figures: pd.DataFrame, closed_years: set[int]) -> pd.DataFrame:
+    """The candidate's cells exactly as its published CSV files will carry them (the publisher's own
+    CSV writer, read back by the reader of every vintage)."""
+    return _frame([kolada.csv_bytes(rows, preliminary=not kolada.is_final(period, closed_years))
+                   for period, rows in kolada.by_period(figures).items()])
+
+
+def _kommuner(manifest_submissions: list[dict]) -> dict[tuple[str, str], str]:
+    return {(str(s.get("kommunkod")), str(s.get("period"))): str(s.get("submission_id"))
+            for s in manifest_submissions}
+
+
+def _reporting(submissions: list[dict]) -> dict[str, set[str]]:
+    """period → kommuner with a submission in a vintage's manifest."""
+    out: dict[str, set[str]] = {}
+    for s in submissions:
+        out.setdefault(str(s.get("period")), set()).add(str(s.get("kommunkod")))
+    return out
+
+
+def changed_kommuner(before: list[dict], after: list[dict]) -> set[str]:
+    """Kommuner whose inputs differ between two vintages (a resubmission, a late or a new quarter):
+    all other kommuner's cells are known to be unchanged — the manifests are public."""
+    old, new = _kommuner(before), _kommuner(after)
+    return {k for (k, p), sid in new.items() if old.get((k, p)) != sid} | {k for (k, p) in old if (k, p) not in new}
+
+
+FULL_AUDIT_KOMMUNER = 0
+"""Up to this many reporting kommuner the gate would run the full LP interval audit over every vintage.
+0 for now: the LP audit plus the repair loop takes minutes even for the 31 kommuner of the test data
+and many minutes for a national vintage, too slow for every load. The gate therefore runs the audit's
+bound propagation over every vintage (every quantity the files fix *exactly*); the full interval audit
+runs in the tests and in ``benchmarks/disclosure.py`` (docs/DISCLOSURE.md, "Status")."""
+
+
+def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
+                    closed_years: set[int], report: dict | None = None) -> list[Finding]:
+    """Findings of the audit over every earlier vintage plus the candidate (oldest first)."""
+    vintages: list[pd.DataFrame] = []
+    manifests: list[list[dict]] = []
+    for entry in publish.list_vintages(paths):
+        vintages.append(published_cells(paths, entry["vintage"]))
+        manifest = json.loads((paths.releases / entry["path"] / publish.MANIFEST).read_text(encoding="utf-8"))
+        manifests.append(manifest.get("submissions", []))
+    vintages.append(candidate_cells(figures, closed_years))
+    manifests.append(submissions)
+    revised = [set()] + [changed_kommuner(manifests[i - 1], manifests[i]) for i in range(1, len(manifests))]
+    kommuner = {str(s.get("kommunkod")) for s in submissions}
+    intervals = len(kommuner) <= FULL_AUDIT_KOMMUNER
+    reporting = [_reporting(m) for m in manifests]
+    findings = audit(vintages, population_frame(paths), revised=revised, report=report, intervals=intervals,
+                     reporting=reporting)
+    if report is not None:
+        report["mode"] = "LP-intervall" if intervals else "bundpropagering"
+        report["vintages"] = len(vintages)
+    # Vintage numbers as the public knows them: the candidate is the next one.
+    return [Finding(v if v >= 0 else len(vintages) - 1, *rest) for v, *rest in
+            ((f.vintage, f.quantity, f.municipality, f.period, f.gender, f.relation, f.reason) for f in findings)]
