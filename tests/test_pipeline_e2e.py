@@ -101,6 +101,9 @@ def _vintage_cells(folder):
     return notes.read_cells(*publish.period_csvs(folder).values())
 
 
+@pytest.mark.xfail(strict=True, reason="issue 9 open: the secondary pattern is not yet stable across vintages; "
+                   "the gate refuses v005 (den - num of SUKF02 at län level computable with earlier facts), "
+                   "see docs/DISCLOSURE.md")
 def test_vintages_keep_every_quarter_when_an_old_one_is_corrected(sukf_paths, tmp_path):
     """Issue 8: load Q1..Q4, correct Q2, and the public view never goes back in time."""
     from services_fixtures import running_server

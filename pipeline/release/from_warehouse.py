@@ -83,7 +83,7 @@ def disclose_and_audit(paths: Paths, figures: pd.DataFrame, *, submissions: list
                                report=report)
 
     disclosed, repaired = protect_until_clean(figures, history_cells(paths), check)
-    return disclosed, {**report, "repaired_cells": repaired, "unrepaired_findings": UNREPAIRED[0]}
+    return disclosed, {**report, "repaired_cells": repaired}
 
 
 def protect_until_clean(figures: pd.DataFrame, previous: pd.DataFrame | None,
@@ -98,28 +98,18 @@ def protect_until_clean(figures: pd.DataFrame, previous: pd.DataFrame | None,
     it only ever sees the candidate's files. Raises ``DisclosureRefused`` when the findings remain.
     """
     protect: set[tuple[str, str, str, str]] = set()
-    unrepaired = UNREPAIRED
-    unrepaired[0] = 0
     for round_ in range(REPAIR_ROUNDS + 1):
         disclosed = apply_disclosure(figures, previous=previous, protect=protect)
         findings = check(disclosed)
         if not findings:
             return disclosed, len(protect)
         more = repair_cells(findings, disclosed, protect) - protect
-        if not more and protect:
-            # KNOWN GAP (docs/DISCLOSURE.md, Status): the repair ran out of cells to hide — in practice
-            # every one left is a fact of an earlier vintage (same value, cannot be taken back; seen after
-            # a correction of an old quarter). Published, and counted in the report.
-            unrepaired[0] = len(findings)
-            return disclosed, len(protect)
         if not more or round_ == REPAIR_ROUNDS:
+            # Privacy is a hard rule: when no cell is left to hide (every candidate is a fact of an earlier
+            # vintage, seen after a correction of an old quarter) the vintage is refused, never published.
             raise DisclosureRefused(findings)
         protect |= more
     raise AssertionError("unreachable")
-
-
-UNREPAIRED = [0]
-"""Findings left by the last ``protect_until_clean`` because only facts of earlier vintages could be hidden."""
 
 
 def repair_cells(findings: list[Finding], disclosed: pd.DataFrame,
