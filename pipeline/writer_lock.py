@@ -72,6 +72,18 @@ def _read(fd: int) -> dict:
 
 
 @contextmanager
+def _held_by_this_process() -> Iterator[None]:
+    """Record that this process holds the lock (so nested writer_lock calls are re-entrant) while the block runs."""
+    with _depth_lock:
+        _depth.update(n=1, pid=os.getpid())
+    try:
+        yield
+    finally:
+        with _depth_lock:
+            _depth["n"] = 0
+
+
+@contextmanager
 def writer_lock(paths: Paths, what: str, *, wait: bool = True,
                 on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the installation's writer lock while the block runs.
@@ -93,14 +105,8 @@ def writer_lock(paths: Paths, what: str, *, wait: bool = True,
         return
 
     if production():
-        with _pg_lock(what, wait=wait, on_wait=on_wait):
-            with _depth_lock:
-                _depth.update(n=1, pid=os.getpid())
-            try:
-                yield
-            finally:
-                with _depth_lock:
-                    _depth["n"] = 0
+        with _pg_lock(what, wait=wait, on_wait=on_wait), _held_by_this_process():
+            yield
         return
 
     paths.restricted.mkdir(parents=True, exist_ok=True)
@@ -124,13 +130,10 @@ def writer_lock(paths: Paths, what: str, *, wait: bool = True,
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, json.dumps(info, ensure_ascii=False).encode("utf-8"))
-        with _depth_lock:
-            _depth.update(n=1, pid=os.getpid())
         try:
-            yield
+            with _held_by_this_process():
+                yield
         finally:
-            with _depth_lock:
-                _depth["n"] = 0
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

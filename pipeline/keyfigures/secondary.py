@@ -55,6 +55,20 @@ GENDER_PARTS = {"T": None, "K": ("K",), "M": ("M",), "X": ("X",), "k3": ("k3",),
 Vector = dict[int, float]
 
 
+def _eliminate(v: Vector, row: Vector, f: float) -> list[int]:
+    """``v -= f · row`` in place, dropping entries that cancel; returns the columns left non-zero (the
+    elimination follows them to the rows whose pivots they are)."""
+    kept: list[int] = []
+    for c, a in row.items():
+        x = v.get(c, 0.0) - f * a
+        if abs(x) < TOL:
+            v.pop(c, None)
+        else:
+            v[c] = x
+            kept.append(c)
+    return kept
+
+
 def _dated(condition: str | None) -> bool:
     return condition is not None and ("opened_in_period" in condition or "closed_in_period" in condition)
 
@@ -207,15 +221,9 @@ class _Basis:
             f = v.get(pivot, 0.0)
             if abs(f) < TOL:
                 continue
-            f /= row[pivot]
-            for c, a in row.items():
-                x = v.get(c, 0.0) - f * a
-                if abs(x) < TOL:
-                    v.pop(c, None)
-                else:
-                    v[c] = x
-                    if c in self.pivot_row and c != pivot and self.pivot_row[c] not in done:
-                        heapq.heappush(heap, self.pivot_row[c])
+            for c in _eliminate(v, row, f / row[pivot]):
+                if c in self.pivot_row and c != pivot and self.pivot_row[c] not in done:
+                    heapq.heappush(heap, self.pivot_row[c])
         return v
 
     def add_sensitive(self, vec: Vector) -> None:
@@ -236,13 +244,7 @@ class _Basis:
             for prev_pivot, prev in new:  # reduce against the rows added in this call too
                 f = r.get(prev_pivot, 0.0)
                 if abs(f) > TOL:
-                    f /= prev[prev_pivot]
-                    for c, a in prev.items():
-                        x = r.get(c, 0.0) - f * a
-                        if abs(x) < TOL:
-                            r.pop(c, None)
-                        else:
-                            r[c] = x
+                    _eliminate(r, prev, f / prev[prev_pivot])
             if r:
                 # Markowitz-like: of the largest coefficients, the column in fewest sensitive vectors.
                 big = max(abs(a) for a in r.values())
