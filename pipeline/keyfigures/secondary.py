@@ -260,14 +260,8 @@ class _Basis:
                 f = s.get(pivot, 0.0)
                 if abs(f) < TOL:
                     continue
-                f /= row[pivot]
                 s = dict(s)
-                for c, a in row.items():
-                    x = s.get(c, 0.0) - f * a
-                    if abs(x) < TOL:
-                        s.pop(c, None)
-                    else:
-                        s[c] = x
+                _eliminate(s, row, f / row[pivot])
                 if not s and check and j not in self.lost:
                     return False
                 changed[j] = s
