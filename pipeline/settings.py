@@ -39,6 +39,16 @@ class Paths:
         return self.restricted / "raw"
 
     @property
+    def logs(self) -> Path:
+        """Logs of CLI loads (dbt's progress lines etc.): ``logs/<job>.log``."""
+        return self.root / "logs"
+
+    @property
+    def dagster_home(self) -> Path:
+        """The installation's own Dagster home (unless DAGSTER_HOME says otherwise), so CLI runs show in the UI."""
+        return self.root / "dagster_home"
+
+    @property
     def register_db(self) -> Path:
         return self.restricted / "register.sqlite"
 

@@ -7,8 +7,10 @@ from pipeline.defs.partitions import quarter_partitions
 from pipeline.defs.resources import DataFolder
 from pipeline.raw.completeness import completeness, summary
 from pipeline.raw.ingest import ingest_landing
+from pipeline.raw.register import REJECTED
 from pipeline.staged.accepted import read_period
 from pipeline.validation.record_and_stage import stage_period, validate_pending
+from pipeline.validation.suites import ERROR_SUITE, WARNING_SUITE
 from pipeline.writer_lock import writer_lock
 
 GROUP = "submissions"
@@ -41,7 +43,7 @@ def validated_submissions(context: dg.AssetExecutionContext, data: DataFolder) -
     period, p = context.partition_key, data.paths()
     with writer_lock(p, f"validering {period}"):
         outcomes = validate_pending(p, period)
-    rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == "rejected"})
+    rejected = sorted({o.submission.kommunkod or "?" for o in outcomes if o.submission.status == REJECTED})
     state = summary(completeness(p, period))
     context.log.info(f"{period}: validated {len(outcomes)} files, {len(rejected)} rejected; {state}")
     check = dg.AssetCheckResult(
@@ -50,12 +52,12 @@ def validated_submissions(context: dg.AssetExecutionContext, data: DataFolder) -
     )
     return dg.MaterializeResult(
         metadata={"validated_files": len(outcomes), "rejected_files": sum(
-            o.submission.status == "rejected" for o in outcomes), **{f"kommuner_{k}": v for k, v in state.items()}},
+            o.submission.status == REJECTED for o in outcomes), **{f"kommuner_{k}": v for k, v in state.items()}},
         check_results=[check],
     )
 
 
-SUITES = {"submission_errors": dg.AssetCheckSeverity.ERROR, "submission_warnings": dg.AssetCheckSeverity.WARN}
+SUITES = {ERROR_SUITE: dg.AssetCheckSeverity.ERROR, WARNING_SUITE: dg.AssetCheckSeverity.WARN}
 
 
 @dg.asset(

@@ -18,6 +18,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+import sqlalchemy.exc
+
 from pipeline.contract.periods import Quarter
 from pipeline.instance_config import write_instance_config
 from pipeline.raw.completeness import Row, completeness, format_table, summary
@@ -54,7 +57,7 @@ telemetry:
 
 def dagster_home() -> Path:
     """Use the installation's own Dagster home so CLI runs appear in the UI (`sukf up`)."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths().root / "dagster_home")))
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths().dagster_home)))
     home.mkdir(parents=True, exist_ok=True)
     write_instance_config(home, INSTANCE_YAML)  # the profile's instance (Postgres in production)
     return home
@@ -88,12 +91,15 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
                                publish_config=publish_config, log_name=log_name)
     except Busy as busy:
         return LoadResult(partition, False, [], message=str(busy))
-    except (OSError, sqlite3.OperationalError) as exc:
-        # Disk full or an I/O error in our files or Dagster's storage: every write is temp-file + rename
-        # and every step idempotent, so nothing half-written is visible and a re-run converges.
+    except (OSError, sqlite3.OperationalError, psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+        # Disk full, an I/O error in our files or Dagster's storage, or (production profile) Postgres not
+        # answering: every write is temp-file + rename or one transaction and every step idempotent, so
+        # nothing half-written is visible and a re-run converges.
         full = getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc).lower()
         log.error("load stopped by %s", type(exc).__name__)
-        reason = "disken är full" if full else f"ett skrivfel ({type(exc).__name__})"
+        database = isinstance(exc, (psycopg.OperationalError, sqlalchemy.exc.OperationalError))
+        reason = ("disken är full" if full else "databasen svarar inte" if database
+                  else f"ett skrivfel ({type(exc).__name__})")
         return LoadResult(partition, False, [], message=f"Laddningen avbröts: {reason}. Inget halvskrivet har "
                           "publicerats; frigör utrymme (eller åtgärda felet) och kör samma kommando igen.")
 
@@ -113,7 +119,7 @@ def _run_locked(job_name: str, *, partition: str | None, instance, log_level: st
     sweep_temp_files(paths())
     Register(paths()).backup()
     job = defs.resolve_job_def(job_name)
-    log_file = paths().root / "logs" / f"{log_name}.log"
+    log_file = paths().logs / f"{log_name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # dbt's own progress lines are re-emitted on stdout by dagster-dbt: keep them in a log file
     # (and in the Dagster UI's compute logs) so the coordinator's terminal shows the summary.
