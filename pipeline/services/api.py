@@ -123,7 +123,8 @@ class LoadedRelease:
 
     def _changes(self) -> tuple[dict, dict]:
         # Only the from_date feed needs this, and it means reading every earlier vintage's changes.csv:
-        # done on first use, not on the way to the first answer after a start or a new vintage.
+        # done by preload() before the port opens, and for a vintage published while serving on first use
+        # (not on the way to the first data answer of the new vintage).
         if self._history is None:
             with self._lock:
                 if self._history is None:
@@ -290,13 +291,14 @@ class ReleaseStore:
     def preload(self) -> None:
         """Parse the current vintage and encode its entries now. ``sukf serve`` calls this at startup, before
         the port opens (uvicorn runs the lifespan first), so neither the first request after a start nor
-        the first seconds of traffic pay for it. A missing or broken release is logged, not fatal: the API
-        then answers what it can (404 until something is published)."""
+        the first seconds of traffic pay for it (the change feed's history included). A missing or broken
+        release is logged, not fatal: the API then answers what it can (404 until something is published)."""
         start = time.perf_counter()
         try:
             release = self.get(None)
             for i in range(len(release.data)):
                 release.entry_json(i)
+            release.changed  # noqa: B018 — the from_date feed's history: every earlier changes.csv, read now
         except (ApiError, OSError, ValueError) as exc:
             log.warning("read API: no vintage preloaded (%s)", getattr(exc, "message", type(exc).__name__))
             return
