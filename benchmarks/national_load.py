@@ -281,7 +281,6 @@ def history(args, n_history: int, cached: Path | None) -> dict:
                           capture_output=True, text=True)
     wall = time.perf_counter() - t
     load_cpu = _child_cpu() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest descendant so far
     inner = json.loads(report.read_text()) if report.exists() else {}
     steps = _step_seconds(measured)
     ok = done.returncode == 0 and inner.get("success")
@@ -296,7 +295,8 @@ def history(args, n_history: int, cached: Path | None) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     return {"history_quarters": n_history, "measured_quarter": measured, "history": how,
             "republish_cpu_s": round(republish_cpu, 2), "load_cpu_s": round(load_cpu, 2),
-            "load_wall_s": round(wall, 2), "peak_mb": round(max(peak, inner.get("peak_mb_self", 0))),
+            "load_wall_s": round(wall, 2),
+            "peak_mb": max(inner.get("peak_mb_self", 0), inner.get("peak_mb_children", 0)),  # the load's processes
             "peak_mb_load_process": inner.get("peak_mb_self"), "peak_mb_dbt": inner.get("peak_mb_children"),
             "stages_cpu_s": inner.get("stages_cpu_s", {}), "dbt_years": inner.get("dbt_years"),
             "message": inner.get("message"), "step_wall_s": steps, "success": bool(ok)}
