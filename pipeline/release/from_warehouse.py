@@ -232,8 +232,12 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
     if figures.empty and not carry:
         return PublishOutcome(current, current.name if current else None, False,
                               "Inga godkända inlämningar finns: inget att publicera.")
-    disclosed, audit_report = disclose_and_audit(paths, figures, submissions=used, closed_years=closed,
-                                                 years=only)
+    if figures.empty:  # the changed years lost every submission: only the carried years remain
+        disclosed, audit_report = figures.assign(status=pd.Series(dtype=object),
+                                                 suppression=pd.Series(dtype=object)), {}
+    else:
+        disclosed, audit_report = disclose_and_audit(paths, figures, submissions=used, closed_years=closed,
+                                                     years=only)
     changed_subs = changed_submissions(paths, used)
     text = reason or (f"laddning av {quarter}" if quarter else "ompublicering")
     counts_by = {**{y: c for y, c in manifest.get("information_loss", {}).get("counts_by_year", {}).items()
