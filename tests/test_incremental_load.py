@@ -27,9 +27,9 @@ from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary
 from pipeline.raw.ingest import ingest_landing
 from pipeline.release import publish
 from pipeline.release.from_warehouse import publish_national, read_key_figures
+from pipeline.release.year_loss import counts_by_year, summary_from_counts
 from pipeline.settings import DBT_PROJECT_DIR, Paths
 from pipeline.submission.generator import write_submissions
-from pipeline.release.year_loss import counts_by_year, summary_from_counts
 from pipeline.validation.record_and_stage import validate_and_stage
 
 BLEKINGE = [m.kod for m in municipalities() if m.lan_id == "0010"]
