@@ -14,13 +14,22 @@ Start-up cost is part of every load (issue 12), so three things are deliberate:
   ``dbt build``, where a failure already stops the models downstream of it and fails the step; as 81
   separate checks they cost ≈160 event-log writes per load. Each model's materialization instead lists
   its tests and their status (``dbt_tests``), so the UI still shows which test passed or failed where.
+
+Flat in history (issue 12): the models are incremental by calendar year (``dbt_project/macros/
+year_builds.sql``). ``dbt_plan`` compares each year's inputs (``pipeline.keyfigures.year_inputs``) with
+those of the last successful build and passes only the changed years (and their staged quarters) in the
+environment of the dbt subprocess; the first build of an installation, a missing record or changed code
+is a full refresh.
 """
 
+import contextlib
 import importlib.metadata
+import json
 import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -36,7 +45,9 @@ from packaging import version
 
 from pipeline import faults
 from pipeline.defs.resources import DataFolder
-from pipeline.settings import DBT_PROJECT_DIR, data_dir
+from pipeline.keyfigures.year_inputs import changed_years, code_fingerprint, year_digests
+from pipeline.raw.register import Register
+from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
 from pipeline.writer_lock import writer_lock
 
 # profiles.yml and the sources read SUKF_DATA_DIR from the environment (and DataFolder resolves it when
@@ -135,14 +146,93 @@ def with_test_results(context: dg.AssetExecutionContext, events: Iterable) -> It
     yield from flushed()
 
 
+BUILT_INPUTS = "year_inputs.json"
+"""In the installation's dbt target: the code fingerprint and each year's input digest of the warehouse."""
+
+
+@dataclass(frozen=True)
+class DbtPlan:
+    """What one ``dbt build`` redoes: ``years`` None = everything (full refresh)."""
+
+    years: list[str] | None
+    args: list[str]
+    env: dict[str, str]
+    digests: dict[str, str]
+
+
+def _built(p: Paths) -> dict | None:
+    record = p.dbt_target / BUILT_INPUTS
+    if not p.warehouse.exists() or not record.exists():
+        return None
+    try:
+        return json.loads(record.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def dbt_plan(p: Paths) -> DbtPlan:
+    """The years whose inputs changed since the last successful build, with the dbt arguments for them."""
+    from pipeline.release.from_warehouse import submissions_used
+
+    register = Register(p)
+    digests = year_digests(p, submissions_used(register), register.closed_years())
+    built = _built(p)
+    if built is None or built.get("code") != code_fingerprint():
+        return DbtPlan(None, ["--full-refresh"], {}, digests)
+    years = changed_years(digests, built.get("years", {}))
+    quarters = sorted(folder.name for folder in p.accepted.iterdir()
+                      if folder.name[:4] in years and any(folder.glob("*.parquet"))) if p.accepted.exists() else []
+    return DbtPlan(years, [], {"SUKF_DBT_YEARS": ",".join(years), "SUKF_DBT_QUARTERS": ",".join(quarters)},
+                   digests)
+
+
+def record_build(p: Paths, plan: DbtPlan, *, done: bool) -> None:
+    """Before a build (``done`` False) forget the years it redoes, after a successful one record them all:
+    a build that fails half-way leaves those years to be redone by the next one."""
+    record = p.dbt_target / BUILT_INPUTS
+    record.parent.mkdir(parents=True, exist_ok=True)
+    if done:
+        kept = plan.digests
+    elif plan.years is None:
+        record.unlink(missing_ok=True)
+        return
+    else:
+        kept = {y: d for y, d in ((_built(p) or {}).get("years", {})).items() if y not in plan.years}
+    tmp = record.with_name(f".{record.name}.tmp")
+    tmp.write_text(json.dumps({"code": code_fingerprint(), "years": kept}, sort_keys=True) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, record)
+
+
+@contextlib.contextmanager
+def build_environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in os.environ while the dbt subprocess starts and runs (it inherits this process's environment)."""
+    names = ("SUKF_DBT_YEARS", "SUKF_DBT_QUARTERS")
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for n in names:
+            os.environ.pop(n, None)
+        os.environ.update(saved)
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=Translator())
 def key_figure_models(context: dg.AssetExecutionContext, dbt: SukfDbtCli, data: DataFolder):
-    """Build and test every dbt model over the whole national dataset."""
+    """Build and test the dbt models for the years whose inputs changed (all of them the first time)."""
     faults.point("transform.before_dbt")
     p = data.paths()
     with writer_lock(p, "dbt build (nyckeltal)"):
+        plan = dbt_plan(p)
+        context.log.info("dbt: every year (full refresh)" if plan.years is None
+                         else f"dbt: years {', '.join(plan.years) or '(none)'}")
+        record_build(p, plan, done=False)
         # One target folder per installation (not one per run): dbt's partial-parse state depends on the
         # warehouse path in the profile, so it is only reusable by the next build of the same installation
         # (a full parse costs seconds). The writer lock makes the builds of one installation sequential.
-        build = dbt.cli(["build"], context=context, target_path=p.dbt_target)
-        yield from with_test_results(context, build.stream())
+        with build_environment(plan.env):
+            build = dbt.cli(["build", *plan.args], context=context, target_path=p.dbt_target)
+            yield from with_test_results(context, build.stream())
+        if build.is_successful():
+            record_build(p, plan, done=True)

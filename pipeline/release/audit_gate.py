@@ -10,6 +10,7 @@ way ``pipeline.release.cells`` reads any vintage, and hands them to the independ
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -76,12 +77,18 @@ runs in the tests and in ``benchmarks/disclosure.py`` (docs/DISCLOSURE.md, "Stat
 
 
 def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
-                    closed_years: set[int], report: dict | None = None) -> list[Finding]:
-    """Findings of the audit over every earlier vintage plus the candidate (oldest first)."""
+                    closed_years: set[int], report: dict | None = None,
+                    years: Collection[str] | None = None) -> list[Finding]:
+    """Findings of the audit over every earlier vintage plus the candidate (oldest first).
+
+    ``years`` (issue 12, incremental loads): only these calendar years are audited — ``figures`` then holds
+    only their periods, and so are the earlier vintages read. Every relation of the audit stays inside one
+    calendar year, and the other years' cells are the current vintage's, already audited.
+    """
     vintages: list[pd.DataFrame] = []
     manifests: list[list[dict]] = []
     for entry in publish.list_vintages(paths):
-        vintages.append(published_cells(paths, entry["vintage"]))
+        vintages.append(published_cells(paths, entry["vintage"], years=years))
         manifest = json.loads((paths.releases / entry["path"] / publish.MANIFEST).read_text(encoding="utf-8"))
         manifests.append(manifest.get("submissions", []))
     vintages.append(candidate_cells(figures, closed_years))

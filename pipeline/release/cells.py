@@ -9,6 +9,7 @@ Everything here comes from the public release files only.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -35,27 +36,30 @@ def _frame(csv_files: list[bytes]) -> pd.DataFrame:
     return frame[list(CELL_COLUMNS)]
 
 
-def published_cells(paths: Paths, release: str | None = None, *, as_of: str | None = None) -> pd.DataFrame:
+def published_cells(paths: Paths, release: str | None = None, *, as_of: str | None = None,
+                    years: Collection[str] | None = None) -> pd.DataFrame:
     """Every cell of vintage ``release`` (``vNNN``; default the current one, or the one current at
     ``as_of``); an empty frame when nothing is published.
 
     Columns: CELL_COLUMNS. ``value`` is a float (NaN unless published), ``status`` Kolada's
-    (``""`` published, ``".."`` suppressed, ``"-"`` missing), ``preliminary`` a bool.
+    (``""`` published, ``".."`` suppressed, ``"-"`` missing), ``preliminary`` a bool. ``years``: only
+    the periods of these years ("2025": 2025 and its quarters).
     """
     entry = publish.resolve(paths, release, as_of)
     if entry is None:
         return _empty()
-    return _frame(list(publish.period_csvs(paths.releases / entry["path"]).values()))
+    return _frame(list(publish.period_csvs(paths.releases / entry["path"], years).values()))
 
 
-def history_cells(paths: Paths) -> pd.DataFrame:
-    """Every distinct cell value ever published, over all vintages, with the first vintage that carried it.
+def history_cells(paths: Paths, years: Collection[str] | None = None) -> pd.DataFrame:
+    """Every distinct cell value ever published, over all vintages, with the first vintage that carried it
+    (only the periods of ``years`` when given: an incremental load needs the facts of the years it redoes).
 
     Unchanged periods share their file between vintages, so each distinct file is read once.
     """
     seen: dict[bytes, str] = {}
     for entry in publish.list_vintages(paths):
-        for data in publish.period_csvs(paths.releases / entry["path"]).values():
+        for data in publish.period_csvs(paths.releases / entry["path"], years).values():
             seen.setdefault(data, entry["vintage"])
     if not seen:
         return _empty().assign(vintage=pd.Series(dtype=object))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +13,14 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
-from pipeline.keyfigures.disclosure import TABLE_DESIGN_SV, apply_disclosure, suppression_summary
+from pipeline.keyfigures.disclosure import TABLE_DESIGN_SV, apply_disclosure
+from pipeline.keyfigures.year_inputs import changed_years, year_digests
 from pipeline.raw.register import ACCEPTED, Register
 from pipeline.release import publish
 from pipeline.release.audit import Finding
 from pipeline.release.audit_gate import DisclosureRefused, audit_candidate
 from pipeline.release.cells import history_cells
+from pipeline.release.year_loss import counts_by_year, summary_from_counts
 from pipeline.settings import Paths
 
 
@@ -36,11 +38,15 @@ class PublishOutcome:
     information_loss: dict = field(default_factory=dict)
 
 
-def read_key_figures(paths: Paths) -> pd.DataFrame:
-    """The mart as dbt left it (read-only: dbt is the only writer of the warehouse)."""
+def read_key_figures(paths: Paths, years: Collection[str] | None = None) -> pd.DataFrame:
+    """The mart as dbt left it (read-only: dbt is the only writer of the warehouse); only the periods of
+    ``years`` when given."""
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
-        return con.execute("select * from main.mart_key_figures").df()
+        if years is None:
+            return con.execute("select * from main.mart_key_figures").df()
+        return con.execute("select * from main.mart_key_figures where left(period, 4) in "
+                           "(select unnest(?::varchar[]))", [sorted(years)]).df()
     finally:
         con.close()
 
@@ -69,20 +75,22 @@ REPAIR_ROUNDS = 12
 
 
 def disclose_and_audit(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
-                       closed_years: set[int]) -> tuple[pd.DataFrame, dict]:
+                       closed_years: set[int], years: Collection[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Disclosure control, then the gate; returns the cells to publish and the audit's report.
 
     Values published in earlier vintages are facts an intruder has: disclosure control respects them.
     ``DisclosureRefused`` (cells and relations named, never a value) when no repair clears the audit.
+    ``years``: ``figures`` holds only these calendar years (an incremental load); facts and audit are
+    read for them only (every relation stays inside one calendar year: ``keyfigures.year_inputs``).
     """
     report: dict = {}
 
     def check(disclosed: pd.DataFrame) -> list[Finding]:
         report.clear()
         return audit_candidate(paths, disclosed, submissions=submissions, closed_years=closed_years,
-                               report=report)
+                               report=report, years=years)
 
-    disclosed, repaired = protect_until_clean(figures, history_cells(paths), check)
+    disclosed, repaired = protect_until_clean(figures, history_cells(paths, years), check)
     return disclosed, {**report, "repaired_cells": repaired}
 
 
@@ -189,12 +197,17 @@ def _smallest(cells: pd.DataFrame | None, kpis: set[str], genders: tuple[str, ..
 
 
 def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: bool = False,
-                     reason: str = "") -> PublishOutcome:
-    """Disclosure control over the whole national dataset and, if a published value changed, a new vintage.
+                     reason: str = "", full: bool = False) -> PublishOutcome:
+    """Disclosure control over the national dataset and, if a published value changed, a new vintage.
 
     ``quarter`` is the quarter a coordinator loaded: when no municipality has an accepted submission for
     it, nothing is published unless ``allow_empty`` (a load of an empty quarter is almost always a
     mistake, e.g. the wrong quarter typed, and must not silently republish).
+
+    Incremental (issue 12): only the calendar years whose inputs changed since the current vintage
+    (``keyfigures.year_inputs``: accepted versions, population, closed, code) are read, disclosed, audited
+    and written; the other years' files are the current vintage's. ``full`` redoes every year (the
+    reference the tests compare with: both give byte-identical period files, notes and changes).
     """
     register = Register(paths)
     current = publish.current_vintage(paths)
@@ -202,28 +215,45 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
         return PublishOutcome(current, current.name if current else None, False,
                               f"Ingen kommun har en godkänd inlämning för {quarter}: ingen ny årgång publicerades "
                               "(ange --allow-empty för att ändå publicera).")
-    figures = read_key_figures(paths)
-    if figures.empty:
+    used = submissions_used(register)
+    closed = register.closed_years()
+    # ---- issue 12: which years to redo; the rest is taken over from the current vintage
+    digests = year_digests(paths, used, closed)
+    manifest = publish.read_manifest(current) if current is not None else {}
+    before = None if full or "year_inputs" not in manifest else manifest["year_inputs"]
+    years = changed_years(digests, before)
+    carry = sorted(set(digests) - set(years)) if before is not None else []
+    if current is not None and before is not None and not years:
+        return PublishOutcome(current, current.name, False, "Inga publicerade värden ändrades: ingen ny årgång "
+                              f"(aktuell är {current.name}).")
+    only = years if before is not None else None
+    # ----
+    figures = read_key_figures(paths, only)
+    if figures.empty and not carry:
         return PublishOutcome(current, current.name if current else None, False,
                               "Inga godkända inlämningar finns: inget att publicera.")
-    used = submissions_used(register)
-    disclosed, audit_report = disclose_and_audit(paths, figures, submissions=used,
-                                                 closed_years=register.closed_years())
+    if figures.empty:  # the changed years lost every submission: only the carried years remain
+        disclosed, audit_report = figures.assign(status=pd.Series(dtype=object),
+                                                 suppression=pd.Series(dtype=object)), {}
+    else:
+        disclosed, audit_report = disclose_and_audit(paths, figures, submissions=used, closed_years=closed,
+                                                     years=only)
     changed_subs = changed_submissions(paths, used)
     text = reason or (f"laddning av {quarter}" if quarter else "ompublicering")
-    loss = suppression_summary(disclosed)
-    loss["audit"] = audit_report
+    counts_by = {**{y: c for y, c in manifest.get("information_loss", {}).get("counts_by_year", {}).items()
+                    if y in carry}, **counts_by_year(disclosed)}
+    loss = {**summary_from_counts(counts_by), "audit": audit_report, "counts_by_year": counts_by}
     result = publish.publish_vintage(
-        disclosed, paths=paths, submissions=used, closed_years=register.closed_years(),
+        disclosed, paths=paths, submissions=used, closed_years=closed,
         reason={"text": text, "submissions": changed_subs}, information_loss=loss, design=TABLE_DESIGN_SV,
+        carry_years=carry, year_inputs=digests,
     )
-    status = disclosed["status"]
     counts = result.changes.counts() if result.changes else {}
     if result.changed:
         message = f"Ny årgång {result.vintage}: {result.changes.total} ändrade värden ({text})."
     else:
         message = f"Inga publicerade värden ändrades: ingen ny årgång (aktuell är {result.vintage})."
-    return PublishOutcome(result.path, result.vintage, result.changed, message,
-                          int((status == "").sum()), int((status == "..").sum()), int((status == "-").sum()),
-                          sorted(disclosed["period"].astype(str).unique()), counts, loss)
+    periods = sorted(publish.read_manifest(result.path)["periods"]) if result.path else []
+    return PublishOutcome(result.path, result.vintage, result.changed, message, loss["published"],
+                          loss["primary"] + loss["secondary"], loss["missing"], periods, counts, loss)
 

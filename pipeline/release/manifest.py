@@ -42,8 +42,15 @@ def clean_submissions(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 def build_manifest(*, files: dict[str, bytes], vintage: str, created: datetime,
                    submissions: list[dict[str, Any]], closed_years: set[int], previous: str | None,
-                   reason: dict[str, Any], information_loss: dict[str, Any]) -> dict[str, Any]:
-    periods = sorted({name.split("/", 1)[1].split(".", 1)[0] for name in files
+                   reason: dict[str, Any], information_loss: dict[str, Any],
+                   known: dict[str, dict[str, Any]] | None = None,
+                   year_inputs: dict[str, str] | None = None) -> dict[str, Any]:
+    """``known``: files taken over from the previous vintage, with their manifest entries (sha256, bytes)
+    instead of their bytes. ``year_inputs``: digest of each year's inputs (``keyfigures.year_inputs``),
+    how the next load knows which years it may take over unchanged."""
+    entries = {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in files.items()}
+    entries.update({name: {"sha256": e["sha256"], "bytes": e["bytes"]} for name, e in (known or {}).items()})
+    periods = sorted({name.split("/", 1)[1].split(".", 1)[0] for name in entries
                       if name.startswith("data/") and name.endswith(".csv")})
     return {
         "vintage": vintage,
@@ -52,9 +59,10 @@ def build_manifest(*, files: dict[str, bytes], vintage: str, created: datetime,
         "reason": {"text": reason.get("text", ""),
                    "submissions": [s["submission_id"] for s in clean_submissions(reason.get("submissions", []))]},
         "periods": {p: "final" if int(p[:4]) in closed_years else "preliminary" for p in periods},
-        "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
+        "files": dict(sorted(entries.items())),
         "submissions": clean_submissions(submissions),
         "information_loss": information_loss,
         "dictionary_version": DICTIONARY_VERSION,
         "code_version": {"version": pipeline.__version__, "git_commit": git_commit()},
+        "year_inputs": dict(sorted((year_inputs or {}).items())),
     }

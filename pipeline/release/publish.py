@@ -36,7 +36,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,15 +130,23 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
 
 
-def period_csvs(folder: Path) -> dict[str, bytes]:
-    """period -> CSV bytes of a vintage folder."""
+def period_csvs(folder: Path, years: Collection[str] | None = None) -> dict[str, bytes]:
+    """period -> CSV bytes of a vintage folder (only the periods of ``years`` when given)."""
     data = folder / DATA_DIR
     out = {}
     for file in sorted(data.iterdir()) if data.is_dir() else []:
         match = PERIOD_FILE.match(file.name)
-        if match and match.group(2) == "csv":
+        if match and match.group(2) == "csv" and (years is None or match.group(1)[:4] in years):
             out[match.group(1)] = file.read_bytes()
     return out
+
+
+def file_period(name: str) -> str | None:
+    """The period of a vintage's period file (``data/2025Q3.sdmx.csv`` → ``2025Q3``), else None."""
+    if not name.startswith(f"{DATA_DIR}/"):
+        return None
+    stem = name.split("/", 1)[1].split(".", 1)[0]
+    return stem if PERIOD_FILE.match(f"{stem}.csv") else None
 
 
 # ---------------------------------------------------------------- low-level durable writes
@@ -244,17 +252,31 @@ def _cells(csv_files: dict[str, bytes]) -> dict[notes.Key, notes.Cell]:
 def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[dict[str, Any]],
                     closed_years: set[int] | None = None, reason: dict[str, Any] | None = None,
                     information_loss: dict[str, Any] | None = None, design: str = "",
-                    now: datetime | None = None) -> VintageResult:
-    """Publish ``figures`` (output of disclosure control, every period) as the next vintage, if and only
-    if some published value differs from the current vintage."""
+                    now: datetime | None = None, carry_years: Collection[str] = (),
+                    year_inputs: dict[str, str] | None = None) -> VintageResult:
+    """Publish ``figures`` (output of disclosure control) as the next vintage, if and only if some
+    published value differs from the current vintage.
+
+    ``figures`` holds every period, or (an incremental load, issue 12) only the periods of the years that
+    changed: the period files of ``carry_years`` are then taken over from the current vintage as they are
+    (the same objects, hard-linked; their sha256 from its manifest), so the work is proportional to what
+    changed and the vintage is byte-identical to one built from every period. The caller vouches that the
+    carried years' inputs are unchanged (``year_inputs``, recorded in the manifest, is how it knows).
+    """
     now = now or datetime.now(UTC)
     closed = closed_years or set()
     period_files = build_period_files(figures, closed)
+    carry = set(carry_years)
     with publisher_lock(paths):
         entries = list_vintages(paths)
         _clean_unlisted(paths, entries)
         previous = paths.releases / entries[-1]["path"] if entries else None
-        old_cells = _cells({data_file(p, "csv"): b for p, b in period_csvs(previous).items()}) if previous else {}
+        carried: dict[str, dict[str, Any]] = {}
+        if previous is not None and carry:
+            carried = {name: entry for name, entry in read_manifest(previous)["files"].items()
+                       if (period := file_period(name)) and period[:4] in carry}
+        old_csvs = period_csvs(previous, None if not carry else _years_except(previous, carry)) if previous else {}
+        old_cells = _cells({data_file(p, "csv"): b for p, b in old_csvs.items()})
         changes = notes.compare(old_cells, _cells(period_files))
         if previous is not None and changes.total == 0:
             return VintageResult(previous, entries[-1]["vintage"], changed=False, changes=changes)
@@ -262,11 +284,12 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         number = max((int(VINTAGE.match(e["vintage"]).group(1)) for e in entries), default=0) + 1
         vintage = vintage_name(number)
         created = now.isoformat(timespec="seconds")
+        periods = sorted({p for name in [*period_files, *carried] if (p := file_period(name))})
         files: dict[str, bytes] = {
             KPI_FILE: kolada.dumps(kolada.kpi_document(
-                publ_period=str(max(int(str(p)[:4]) for p in figures["period"].astype(str))) if len(figures) else "",
+                publ_period=str(max(int(p[:4]) for p in periods)) if periods else "",
                 publication_date=now.date().isoformat(),
-                preliminary=bool(figures["period"].astype(str).map(lambda p: not kolada.is_final(p, closed)).any()),
+                preliminary=any(not kolada.is_final(p, closed) for p in periods),
             )),
             MUNICIPALITY_FILE: kolada.dumps(kolada.municipality_document()),
             CHANGES: notes.changes_csv(changes),
@@ -274,13 +297,13 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         prev_entry = entries[-1] if entries else None
         files[NOTES] = notes.render(
             vintage=vintage, created=created, previous=prev_entry["vintage"] if prev_entry else None,
-            changes=changes, reason=reason or {}, closed_years=closed, periods=sorted(
-                {m.group(1) for name in period_files if (m := PERIOD_FILE.match(name.split("/")[-1]))}),
+            changes=changes, reason=reason or {}, closed_years=closed, periods=periods,
             information_loss=information_loss or {}, design=design).encode("utf-8")
         all_files = {**files, **period_files}
         manifest = build_manifest(files=all_files, vintage=vintage, created=now, submissions=submissions,
                                   closed_years=closed, previous=prev_entry["vintage"] if prev_entry else None,
-                                  reason=reason or {}, information_loss=information_loss or {})
+                                  reason=reason or {}, information_loss=information_loss or {},
+                                  known=carried, year_inputs=year_inputs)
         files[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
 
         final = paths.releases / vintage
@@ -289,6 +312,8 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
         try:
             for name, data in sorted(period_files.items()):
                 _link(_object(paths, data, name.split(".", 1)[1]), tmp / name)
+            for name in sorted(carried):  # unchanged years: the current vintage's files (same objects)
+                _link(previous / name, tmp / name)
             faults.point("publish.after_objects")
             for name in sorted(files):
                 _write_file(tmp / name, files[name])
@@ -312,6 +337,13 @@ def publish_vintage(figures: pd.DataFrame, *, paths: Paths, submissions: list[di
             shutil.rmtree(hidden, ignore_errors=True)
             raise
         return VintageResult(final, vintage, changed=True, changes=changes)
+
+
+def _years_except(folder: Path, carry: set[str]) -> set[str]:
+    """Years of a vintage's period files other than ``carry`` (the ones an incremental load replaces)."""
+    data = folder / DATA_DIR
+    names = [f.name for f in data.iterdir()] if data.is_dir() else []
+    return {m.group(1)[:4] for n in names if (m := PERIOD_FILE.match(n))} - carry
 
 
 def storage_bytes(paths: Paths) -> int:

@@ -2,9 +2,11 @@
 -- that period and the flags the KPI catalogue's conditions use. A case belongs to a year when it
 -- appears in any loaded quarter of that year; its state is taken from the latest such quarter.
 -- Column names here are the vocabulary of pipeline/contract/kpis.py: rename nothing without it.
+-- Incremental by calendar year (macros/year_builds.sql): a load rebuilds only the years it touched.
+{{ config(materialized='incremental', pre_hook="{{ delete_built_years() }}") }}
 with cases as (
     select * from {{ ref('stg_cases') }}
-    where period <= {{ release_period() }}
+    where period <= {{ release_period() }} and {{ in_built_years() }}
 ),
 
 states as (
@@ -22,7 +24,7 @@ states as (
 boende as (
     select distinct kommunkod, period, arende_id
     from {{ ref('stg_case_insatser') }}
-    where insats in {{ boende_insatser() }}
+    where insats in {{ boende_insatser() }} and {{ in_built_years() }}
 )
 
 select
@@ -56,6 +58,7 @@ select
 from states
 inner join {{ ref('int_submission_periods') }} as periods
     on states.kommunkod = periods.kommunkod and states.reporting_period = periods.period
+    and {{ in_built_years('periods.period') }}
 left join boende
     on states.kommunkod = boende.kommunkod
     and states.state_period = boende.period

@@ -3,16 +3,18 @@
 -- The KPI definitions come from kpi_catalogue() (rendered from pipeline/contract/kpis.py); this model
 -- only knows the three units. Län and Riket aggregate submitted municipalities only, cases and
 -- population alike, so a rate never mixes a partial case count with a full population.
+-- Incremental by calendar year (macros/year_builds.sql): a load rebuilds only the years it touched.
+{{ config(materialized='incremental', pre_hook="{{ delete_built_years() }}") }}
 {%- set kpis = kpi_catalogue() %}
 {%- set with_condition_denominator = [] %}
 {%- for kpi in kpis if kpi.unit == 'percent' %}{% do with_condition_denominator.append(kpi.id) %}{% endfor %}
 
 with case_periods as (
-    select * from {{ ref('int_case_periods') }}
+    select * from {{ ref('int_case_periods') }} where {{ in_built_years() }}
 ),
 
 submissions as (
-    select * from {{ ref('int_submission_periods') }}
+    select * from {{ ref('int_submission_periods') }} where {{ in_built_years() }}
 ),
 
 -- Counts per municipality, period and gender group: K (kon 1), M (kon 2), X (annat/okänt, only in T).

@@ -1,5 +1,6 @@
--- Materialised as a table: reading thousands of Parquet files once, not once per test and downstream model.
-{{ config(materialized='table') }}
+-- Materialised (incrementally, by calendar year: macros/year_builds.sql): reading thousands of Parquet
+-- files once, not once per test and downstream model, and on a load only the rebuilt years' quarters.
+{{ config(materialized='incremental', pre_hook="{{ delete_built_years() }}") }}
 
 -- Accepted cases, one row per case (kommunkod + arende_id) per quarter, typed.
 -- Columns arrive as VARCHAR exactly as the data dictionary names them; only the dates change type.
@@ -11,4 +12,9 @@ select
     ),
     kommunkod || ':' || arende_id as case_key,
     cast(left(period, 4) as integer) as year
+{% if is_year_build() -%}
+-- depends_on: {{ source('accepted', 'cases') }}
+from read_parquet({{ accepted_files() }}, union_by_name=true)
+{%- else -%}
 from {{ source('accepted', 'cases') }}
+{%- endif %}

@@ -1,5 +1,6 @@
--- Materialised as a table: reading thousands of Parquet files once, not once per test and downstream model.
-{{ config(materialized='table') }}
+-- Materialised (incrementally, by calendar year: macros/year_builds.sql): reading thousands of Parquet
+-- footers once, not once per test and downstream model, and on a load only the rebuilt years' quarters.
+{{ config(materialized='incremental', pre_hook="{{ delete_built_years() }}") }}
 
 -- One row per accepted file, i.e. per submitted municipality x quarter, with its number of cases.
 -- Read from the file list (not from the case rows) so a submission with zero cases still counts as
@@ -12,7 +13,7 @@ with files as (
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 1) as period,
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
         num_rows as n_cases
-    from parquet_file_metadata('{{ env_var("SUKF_DATA_DIR") }}/restricted/accepted/*/*.parquet')
+    from parquet_file_metadata({{ accepted_files() }})
 )
 
 select

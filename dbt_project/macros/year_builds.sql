@@ -1,0 +1,46 @@
+{#-
+  Incremental builds by calendar year (issue 12). Every identity behind the figures stays inside one
+  calendar year, so a load rebuilds only the years whose inputs changed: the pipeline
+  (pipeline/defs/transform.py, dbt_plan) sets SUKF_DBT_YEARS ("2028,2029", "" for none) and
+  SUKF_DBT_QUARTERS (the staged quarters of those years). Environment variables, not --vars: changed
+  vars make dbt re-parse the whole project (seconds), and these are read only while running, never
+  while parsing (is_incremental() is false then), so partial parsing is kept. Without SUKF_DBT_YEARS
+  (a plain `dbt build`) every year is rebuilt; a model whose table does not exist yet is always built
+  in full. Incremental models delete the rows of the years they rebuild first (pre-hook), so a year
+  that lost a quarter or a kommun loses its rows too.
+-#}
+{% macro build_list(name) %}
+    {%- set text = env_var(name, '') | trim -%}
+    {{- return(text.split(',') if text else []) -}}
+{% endmacro %}
+
+{% macro is_year_build() %}
+    {{- return(is_incremental() and env_var('SUKF_DBT_YEARS', 'all') != 'all') -}}
+{% endmacro %}
+
+{#- SQL condition: the row (its period column, 'YYYYQn' or 'YYYY') belongs to a year being rebuilt. -#}
+{% macro in_built_years(period_column='period') %}
+    {%- if is_year_build() -%}
+        {%- set years = build_list('SUKF_DBT_YEARS') -%}
+        {%- if years | length == 0 -%} false
+        {%- else -%} left({{ period_column }}, 4) in ({% for y in years %}'{{ y }}'{{ ', ' if not loop.last }}{% endfor %})
+        {%- endif -%}
+    {%- else -%} true
+    {%- endif -%}
+{% endmacro %}
+
+{#- Pre-hook of every incremental model: take out the rows of the years this build replaces. -#}
+{% macro delete_built_years() %}
+    {%- if is_incremental() -%} delete from {{ this }} where {{ in_built_years() }} {%- endif -%}
+{% endmacro %}
+
+{#- The staged Parquet files to read: all of them, or only the rebuilt years' quarters (and the zero-row
+    schema file, so the list is never empty). -#}
+{% macro accepted_files() %}
+    {%- set root = env_var("SUKF_DATA_DIR") ~ "/restricted/accepted" -%}
+    {%- if is_year_build() -%}
+        [{% for q in build_list('SUKF_DBT_QUARTERS') %}'{{ root }}/{{ q }}/*.parquet', {% endfor %}'{{ root }}/_schema/empty.parquet']
+    {%- else -%}
+        '{{ root }}/*/*.parquet'
+    {%- endif -%}
+{% endmacro %}
