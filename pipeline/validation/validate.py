@@ -14,9 +14,10 @@ Order matters and is deliberate:
    what), merged into one list with each problem once;
 5. status: rejected if any error; otherwise accepted with normalised ``cases``.
 
-:func:`validate_batch` runs the same steps for many files, with step 4's GE part done once for all
-of them (GE's cost is per validation, not per row); :func:`validate_submission` is a batch of one,
-so the precheck, the upload service and the pipeline share one code path.
+:func:`validate_batch` runs the same steps for many files: steps 1–2 per file, steps 3–5 once over
+all readable files stacked into one frame (GE once per set of columns: its cost is per validation, not
+per row), every result split back per file; :func:`validate_submission` is a batch of one, so the
+precheck, the upload service and the pipeline share one code path.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def normalise_cases(prepared: pd.DataFrame) -> pd.DataFrame:
         column = cases[var.name]
         if var.kind is Kind.DATE:
             values = [v + "-01" if v is not None and len(v) == 7 else v for v in column]
-        elif var.kind is Kind.MULTI:
-            values = ["|".join(sorted(set(v.split("|")))) if v is not None else None for v in column]
+        elif var.kind is Kind.MULTI:  # a column holds a few distinct selections: each sorted once
+            distinct = {v: "|".join(sorted(set(v.split("|")))) for v in set(column) if v is not None}
+            values = [distinct[v] if v is not None else None for v in column]
         else:
             continue
         cases[var.name] = pd.Series(values, dtype=object)  # explicit: pandas 3 would infer str + NaN
