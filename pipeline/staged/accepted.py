@@ -68,18 +68,17 @@ def _write_many(frame: pd.DataFrame, targets: dict[str | None, Path]) -> None:
             for submission_id, target in targets.items():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f".{target.name}.tmp")
-                where = "" if submission_id is None else f"where submission_id = '{_safe_id(submission_id)}'"
-                con.execute(f"copy (select * from batch {where} order by arende_id) to '{tmp}' (format parquet)")
+                where = "" if submission_id is None else f"where submission_id = {_sql_text(submission_id)}"
+                con.execute(f"copy (select * from batch {where} order by arende_id) to {_sql_text(str(tmp))} "
+                            "(format parquet)")
                 os.replace(tmp, target)
         finally:
             con.execute("drop table if exists batch")
 
 
-def _safe_id(submission_id: str) -> str:
-    """Submission ids are the register's hex; anything else must never reach the SQL text."""
-    if not submission_id.isalnum():
-        raise ValueError("submission id is not alphanumeric")
-    return submission_id
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal (quotes doubled): ids and paths are written into ``copy`` statements."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def ensure_schema_file(paths: Paths) -> Path:
