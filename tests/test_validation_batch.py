@@ -9,6 +9,7 @@ optional columns (another GE group), and unknown-code shares on both sides of th
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -209,3 +210,13 @@ def test_split_outcomes_equal_great_expectations_on_each_frame_alone():
     assert "expect_table_row_count_to_be_between" in batched[0][0].failed  # the big frame, only
     assert all("expect_table_row_count_to_be_between" not in e.failed for e, _ in batched[1:])
     assert "expect_column_values_to_not_be_in_set(kon)" in batched[3][1].failed
+
+
+def test_configuration_memo_changes_no_result(corpus, monkeypatch):
+    """GE's own ``Expectation.configuration`` (rebuilt on every read) gives the same results for every file as
+    the memo our validations use (``expectations._memoise_configuration_property``)."""
+    names, items, alone = corpus
+    monkeypatch.setattr(expectations, "_memoised_configurations", contextlib.nullcontext)
+    assert expectations._CONFIGURATIONS is None
+    plain = validate_batch(items)
+    assert [d for n, a, b in zip(names, alone, plain, strict=True) for d in _differences(n, a, b)] == []

@@ -62,6 +62,17 @@ class Submission:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One validation outcome to record (:meth:`Register.record_validations`)."""
+
+    submission_id: str
+    status: str
+    n_rows: int
+    n_errors: int
+    n_warnings: int
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -161,15 +172,27 @@ class Register:
 
     def record_validation(self, submission_id: str, *, status: str, n_rows: int, n_errors: int,
                           n_warnings: int) -> Submission:
-        with self._connect() as con:
-            con.execute(
-                "update submissions set status = ?, validated_at = ?, n_rows = ?, n_errors = ?, n_warnings = ?"
-                " where submission_id = ?",
-                (status, now_iso(), n_rows, n_errors, n_warnings, submission_id),
-            )
-        sub = self.get(submission_id)
-        assert sub is not None
+        (sub,) = self.record_validations([Verdict(submission_id, status, n_rows, n_errors, n_warnings)])
         return sub
+
+    def record_validations(self, verdicts: list[Verdict]) -> list[Submission]:
+        """Record many outcomes in one transaction (one commit, one fsync: a quarter's 290 files used to pay
+        290), returning the updated submissions in the same order."""
+        if not verdicts:
+            return []
+        at = now_iso()
+        ids = [v.submission_id for v in verdicts]
+        with self._connect() as con, con.write_transaction("submissions"):
+            for v in verdicts:
+                con.execute(
+                    "update submissions set status = ?, validated_at = ?, n_rows = ?, n_errors = ?, n_warnings = ?"
+                    " where submission_id = ?",
+                    (v.status, at, v.n_rows, v.n_errors, v.n_warnings, v.submission_id),
+                )
+            rows = con.execute(f"select * from submissions where submission_id in ({', '.join('?' * len(ids))})",
+                               ids).fetchall()
+        by_id = {r["submission_id"]: Submission(**dict(r)) for r in rows}
+        return [by_id[i] for i in ids]
 
     def get(self, submission_id: str) -> Submission | None:
         with self._connect() as con:

@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import NATIONAL_COLUMNS
@@ -43,21 +44,41 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
 _LOCK = threading.Lock()
 
 
+_SELECT = (", ".join(f'cast("{c}" as VARCHAR) as "{c}"' for c in NATIONAL_COLUMNS)
+           + ", cast(submission_id as VARCHAR) as submission_id, cast(version as INTEGER) as version")
+
+
 def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
     """Write via a temp file and rename, so dbt never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    casts = ", ".join(f'cast("{c}" as VARCHAR) as "{c}"' for c in NATIONAL_COLUMNS)
+    _write_many(frame, {None: target})
+
+
+def _write_many(frame: pd.DataFrame, targets: dict[str | None, Path]) -> None:
+    """One Parquet file per ``submission_id`` of ``frame`` (``None``: the whole frame), each via a temp
+    file and rename. The frame is loaded into DuckDB once; each file is then one ``copy`` (≈6 ms, where
+    registering a small pandas frame per file cost ≈20 ms more)."""
     with _LOCK:
         con = _duckdb()
         con.register("incoming", frame.reindex(columns=list(COLUMNS)).astype(object))
         try:
-            con.execute(f"copy (select {casts}, cast(submission_id as VARCHAR) as submission_id, "
-                        f"cast(version as INTEGER) as version from incoming order by arende_id) "
-                        f"to '{tmp}' (format parquet)")
+            con.execute(f"create or replace temp table batch as select {_SELECT} from incoming")
         finally:
             con.unregister("incoming")
-    os.replace(tmp, target)
+        try:
+            for submission_id, target in targets.items():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp")
+                where = "" if submission_id is None else f"where submission_id = {_sql_text(submission_id)}"
+                con.execute(f"copy (select * from batch {where} order by arende_id) to {_sql_text(str(tmp))} "
+                            "(format parquet)")
+                os.replace(tmp, target)
+        finally:
+            con.execute("drop table if exists batch")
+
+
+def _sql_text(value: str) -> str:
+    """``value`` as an SQL string literal (quotes doubled): ids and paths are written into ``copy`` statements."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def ensure_schema_file(paths: Paths) -> Path:
@@ -74,13 +95,24 @@ def validated_file(paths: Paths, submission_id: str) -> Path:
 
 def write_validated(paths: Paths, *, cases: pd.DataFrame, submission_id: str, version: int) -> Path:
     """The normalised cases of one accepted version (idempotent: same id, same content)."""
-    frame = cases.reindex(columns=list(NATIONAL_COLUMNS)).astype(object)
-    frame = frame.where(frame.notna() & (frame != ""), None)
-    frame["submission_id"] = submission_id
-    frame["version"] = version
-    target = validated_file(paths, submission_id)
-    _write_parquet(frame, target)
-    return target
+    return write_validated_many(paths, [(cases, submission_id, version)])[0]
+
+
+def write_validated_many(paths: Paths, accepted: list[tuple[pd.DataFrame, str, int]]) -> list[Path]:
+    """:func:`write_validated` for a batch of (cases, submission_id, version): the frames are joined and
+    cleaned once, then one file per version is written (same bytes as one at a time)."""
+    if not accepted:
+        return []
+    frames = [cases.reindex(columns=list(NATIONAL_COLUMNS)) for cases, _, _ in accepted]
+    lengths = [len(f) for f in frames]
+    values = {c: np.concatenate([f[c].to_numpy(dtype=object) for f in frames]) for c in NATIONAL_COLUMNS}
+    for column in values.values():  # blank and missing (None/NaN) cells are NULL in the file
+        column[pd.isna(column) | (column == "")] = None
+    values["submission_id"] = np.repeat(np.array([s for _, s, _ in accepted], dtype=object), lengths)
+    values["version"] = np.repeat(np.array([v for _, _, v in accepted], dtype=object), lengths)
+    targets = {submission_id: validated_file(paths, submission_id) for _, submission_id, _ in accepted}
+    _write_many(pd.DataFrame(values, columns=list(COLUMNS)), targets)
+    return list(targets.values())
 
 
 def is_staged(paths: Paths, period: str, kommunkod: str, submission_id: str) -> bool:

@@ -33,6 +33,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.submission.filetype import UnreadableFile, not_table
 from pipeline.validation.personnummer import candidate_windows, contains_personnummer, normalise, spans
@@ -220,7 +221,12 @@ def _texts(name: str, body: bytes, kind: str) -> Iterator[str]:
 
 
 def _char(match: re.Match[str]) -> str:
-    ref = match.group(1)
+    return _char_of(match.group(1))
+
+
+@lru_cache(maxsize=4096)  # bounded: a hostile part may hold millions of distinct references
+def _char_of(ref: str) -> str:
+    """One character reference's character (a sheet repeats a few, e.g. å, ä, ö, thousands of times)."""
     try:
         return chr(int(ref[1:], 16) if ref[0] in "xX" else int(ref))
     except (ValueError, OverflowError):

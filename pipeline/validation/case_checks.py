@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import (
@@ -234,15 +235,46 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
-def _rows(mask: pd.Series) -> list[int]:
-    return [int(i) for i in mask.to_numpy().nonzero()[0]]
+def _rows(mask: pd.Series | np.ndarray) -> list[int]:
+    return [int(i) for i in np.asarray(mask, dtype=bool).nonzero()[0]]
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """One file's rows in a (possibly combined) prepared frame, and what its rows are checked against."""
+
+    n_rows: int
+    quarter: Quarter
+    kommunkod: str | None
+    period: str
+    goal_columns: bool  # the file has both maluppfyllelse and insatser (W_GOAL_WITHOUT_INSATS applies)
 
 
 def check_rows(frame: pd.DataFrame, row_numbers: list[int], *, quarter: Quarter, kommunkod: str | None,
                period: str) -> list[Issue]:
-    """Row-level rules on the prepared frame (blank cells None, positions 0..n-1)."""
-    issues: list[Issue] = []
-    end = pd.Timestamp(quarter.end)
+    """Row-level rules on the prepared frame of one file (blank cells None, positions 0..n-1)."""
+    goal = "maluppfyllelse" in frame.columns and "insatser" in frame.columns
+    return check_rows_batch(frame, row_numbers, [FileRows(len(frame), quarter, kommunkod, period, goal)])[0]
+
+
+def check_rows_batch(frame: pd.DataFrame, row_numbers: list[int], files: list[FileRows]) -> list[list[Issue]]:
+    """:func:`check_rows` for many files stacked in one frame (file after file, in ``files`` order), each
+    rule evaluated once over all rows: per file, the same issues in the same order as checking it alone.
+
+    A column a file lacks is all None in the stack, exactly as :func:`_column` gives it for that file alone.
+    """
+    out: list[list[Issue]] = [[] for _ in files]
+    lengths = [f.n_rows for f in files]
+    owner = np.repeat(np.arange(len(files)), lengths)  # row position -> file number
+    ends = pd.to_datetime(np.repeat(np.array([f.quarter.end.isoformat() for f in files], dtype=object), lengths))
+    limits = pd.to_datetime(np.repeat(np.array(
+        [(pd.Timestamp(f.quarter.end) - pd.DateOffset(years=OPEN_WARNING_YEARS)).isoformat() for f in files],
+        dtype=object), lengths))
+    ends, limits = ends.to_numpy(), limits.to_numpy()
+
+    def add(i: int, issue: Issue) -> None:
+        out[owner[i]].append(issue)
+
     raw_opened = _column(frame, "aktualiseringsdatum")
     raw_closed = _column(frame, "avslutsdatum")
     opened = parse_dates(raw_opened, allow_month=True)
@@ -250,27 +282,31 @@ def check_rows(frame: pd.DataFrame, row_numbers: list[int], *, quarter: Quarter,
     dates = {"aktualiseringsdatum": (raw_opened, opened), "avslutsdatum": (raw_closed, closed)}
     for name, (raw, parsed) in dates.items():
         for i in _rows(raw.notna() & parsed.isna()):
-            issues.append(value_issue("E_BAD_DATE", row_numbers[i], name, raw.iloc[i]))
+            add(i, value_issue("E_BAD_DATE", row_numbers[i], name, raw.iloc[i]))
 
     def date_issue(rule: str, i: int, column: str, sv: str, en: str) -> None:
         raw = dates[column][0].iloc[i]
-        issues.append(make_issue(rule, row_numbers[i], column, safe_value(column, raw), sv, en))
+        add(i, make_issue(rule, row_numbers[i], column, safe_value(column, raw), sv, en))
 
-    quarter_end = quarter.end.isoformat()
+    def quarter_of(i: int) -> tuple[Quarter, str]:
+        quarter = files[owner[i]].quarter
+        return quarter, quarter.end.isoformat()
+
     for i in _rows(closed < opened):
         date_issue("E_CLOSED_BEFORE_OPENED", i, "avslutsdatum",
                    f"avslutat {raw_closed.iloc[i]} men aktualiserat {raw_opened.iloc[i]}.",
                    f"closed {raw_closed.iloc[i]} but opened {raw_opened.iloc[i]}.")
-    for i in _rows(opened > end):
+    for i in _rows(opened > ends):
+        quarter, quarter_end = quarter_of(i)
         date_issue("E_OPENED_AFTER_QUARTER", i, "aktualiseringsdatum",
                    f"{raw_opened.iloc[i]} är efter {quarter} ({quarter_end}).",
                    f"{raw_opened.iloc[i]} is after the end of {quarter}.")
-    for i in _rows(closed > end):
+    for i in _rows(closed > ends):
+        quarter, quarter_end = quarter_of(i)
         date_issue("W_CLOSED_AFTER_QUARTER", i, "avslutsdatum",
                    f"{raw_closed.iloc[i]} är efter {quarter} ({quarter_end}).",
                    f"{raw_closed.iloc[i]} is after the end of {quarter}.")
-    limit = end - pd.DateOffset(years=OPEN_WARNING_YEARS)
-    for i in _rows(raw_closed.isna() & (opened < limit)):
+    for i in _rows(raw_closed.isna() & (opened < limits)):
         date_issue("W_OPEN_LONG", i, "aktualiseringsdatum",
                    f"aktualiserat {raw_opened.iloc[i]} och fortfarande öppet.",
                    f"opened {raw_opened.iloc[i]}, still open.")
@@ -280,28 +316,27 @@ def check_rows(frame: pd.DataFrame, row_numbers: list[int], *, quarter: Quarter,
         required = name in ALWAYS_REQUIRED_WHEN_CLOSED
         rule = "E_CLOSED_MISSING_OUTCOME" if required else "W_CLOSED_MISSING_FOLLOWUP"
         for i in _rows(is_closed & _column(frame, name).isna()):
-            issues.append(make_issue(rule, row_numbers[i], name, None,
-                                     f"{name} är tom fast ärendet är avslutat.",
-                                     f"{name} is empty although the case is closed."))
+            add(i, make_issue(rule, row_numbers[i], name, None, f"{name} är tom fast ärendet är avslutat.",
+                              f"{name} is empty although the case is closed."))
 
-    if "maluppfyllelse" in frame.columns and "insatser" in frame.columns:
+    goal_rows = np.repeat(np.array([f.goal_columns for f in files], dtype=bool), lengths)
+    if goal_rows.any():
         # "Given" means an actual assessment (1-3): måluppfyllelse is compulsory on every closed case,
         # so 4 (ej bedömt) and 99 (okänt) are the honest answers when no insats was given.
-        assessed = frame["maluppfyllelse"].isin(["1", "2", "3"])
-        for i in _rows(assessed & frame["insatser"].isna()):
-            issues.append(make_issue("W_GOAL_WITHOUT_INSATS", row_numbers[i], "maluppfyllelse",
-                                     safe_value("maluppfyllelse", frame["maluppfyllelse"].iloc[i]),
-                                     "insatser är tom.", "insatser is empty."))
+        goal = _column(frame, "maluppfyllelse")
+        for i in _rows(goal_rows & goal.isin(["1", "2", "3"]) & _column(frame, "insatser").isna()):
+            add(i, make_issue("W_GOAL_WITHOUT_INSATS", row_numbers[i], "maluppfyllelse",
+                              safe_value("maluppfyllelse", goal.iloc[i]), "insatser är tom.", "insatser is empty."))
 
-    if kommunkod is not None:
-        codes = _column(frame, "kommunkod")
-        for i in _rows(codes.notna() & (codes != kommunkod)):
-            issues.append(value_issue("E_WRONG_KOMMUN", row_numbers[i], "kommunkod", codes.iloc[i],
-                                      kommunkod=kommunkod))
+    own = np.repeat(np.array([f.kommunkod for f in files], dtype=object), lengths)
+    codes = _column(frame, "kommunkod")
+    for i in _rows((own != None) & codes.notna() & (codes.to_numpy() != own)):  # noqa: E711 - elementwise
+        add(i, value_issue("E_WRONG_KOMMUN", row_numbers[i], "kommunkod", codes.iloc[i], kommunkod=own[i]))
     periods = _column(frame, "period")
-    for i in _rows(periods.notna() & (periods != period)):
-        issues.append(value_issue("E_WRONG_PERIOD", row_numbers[i], "period", periods.iloc[i], period=period))
-    return issues
+    expected = np.repeat(np.array([f.period for f in files], dtype=object), lengths)
+    for i in _rows(periods.notna() & (periods.to_numpy() != expected)):
+        add(i, value_issue("E_WRONG_PERIOD", row_numbers[i], "period", periods.iloc[i], period=expected[i]))
+    return out
 
 
 def check_columns(columns: Iterable[str]) -> list[Issue]:

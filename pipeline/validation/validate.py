@@ -14,9 +14,10 @@ Order matters and is deliberate:
    what), merged into one list with each problem once;
 5. status: rejected if any error; otherwise accepted with normalised ``cases``.
 
-:func:`validate_batch` runs the same steps for many files, with step 4's GE part done once for all
-of them (GE's cost is per validation, not per row); :func:`validate_submission` is a batch of one,
-so the precheck, the upload service and the pipeline share one code path.
+:func:`validate_batch` runs the same steps for many files: steps 1–2 per file, steps 3–5 once over
+all readable files stacked into one frame (GE once per set of columns: its cost is per validation, not
+per row), every result split back per file; :func:`validate_submission` is a batch of one, so the
+precheck, the upload service and the pipeline share one code path.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def normalise_cases(prepared: pd.DataFrame) -> pd.DataFrame:
         column = cases[var.name]
         if var.kind is Kind.DATE:
             values = [v + "-01" if v is not None and len(v) == 7 else v for v in column]
-        elif var.kind is Kind.MULTI:
-            values = ["|".join(sorted(set(v.split("|")))) if v is not None else None for v in column]
+        elif var.kind is Kind.MULTI:  # a column holds a few distinct selections: each sorted once
+            distinct = {v: "|".join(sorted(set(v.split("|")))) for v in set(column) if v is not None}
+            values = [distinct[v] if v is not None else None for v in column]
         else:
             continue
         cases[var.name] = pd.Series(values, dtype=object)  # explicit: pandas 3 would infer str + NaN
@@ -185,12 +187,12 @@ class BatchItem:
 
 
 @dataclass
-class _Prepared:
-    """A readable file without personnummer, waiting for its Great Expectations results."""
+class _Read:
+    """A readable file without personnummer, waiting to be checked with the rest of its batch."""
 
     item: BatchItem
     quarter: Quarter
-    prepared: pd.DataFrame
+    frame: pd.DataFrame
     row_numbers: list[int]
     base: dict
 
@@ -220,31 +222,106 @@ def validate_submission(data: bytes, filename: str, *, period: str, kommunkod: s
 def validate_batch(items: list[BatchItem]) -> list[ValidationResult]:
     """Validate many files; each result is exactly what :func:`validate_submission` gives for it alone.
 
-    Reading, the personnummer scan and preparation are per file; Great Expectations then runs once
-    over all prepared files (its cost is per expectation and validation, not per row: a national
-    quarter of ~290 files drops from about a minute to seconds) and its results are split back
-    per file; the remaining rules are per file again.
+    Reading and the privacy scan are per file (a refusal ends that file's validation). The readable
+    files are then stacked into one frame: preparation, the row rules and normalisation run once over
+    all rows, and Great Expectations once per set of columns (its cost is per expectation and
+    validation, not per row); every result is split back per file. Per-file pandas work was most of a
+    quarter's cost: 290 small frames cost ≈10 s CPU where one stack of 3 700 rows costs a fraction.
     """
     results: list[ValidationResult | None] = [None] * len(items)
-    pending: list[tuple[int, _Prepared, _Clock]] = []
+    pending: list[tuple[int, _Read, _Clock]] = []
     for i, item in enumerate(items):
         clock = _Clock()
-        state = _read_and_prepare(item, clock)
+        state = _read(item, clock)
         if isinstance(state, ValidationResult):
             results[i] = state
         else:
             pending.append((i, state, clock))
-
-    started = time.perf_counter()
-    national = [p.prepared[[c for c in p.prepared.columns if c in BY_NAME]] for _, p, _ in pending]
-    suite_results = expectations.run_file_suites_batch(national) if pending else []
-    ge_seconds = round((time.perf_counter() - started) / max(len(pending), 1), 4)  # each file's share
-
-    for (i, state, clock), (error_result, warning_result) in zip(pending, suite_results, strict=True):
-        clock.timings["great_expectations"] = ge_seconds
-        clock.started = time.perf_counter()
-        results[i] = _finish(state, error_result, warning_result, clock)
+    if pending:
+        checked = _check_stacked([state for _, state, _ in pending], [clock for _, _, clock in pending])
+        for (i, _, _), result in zip(pending, checked, strict=True):
+            results[i] = result
     return results  # type: ignore[return-value]
+
+
+def _stack(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[int]]:
+    """All frames one after another, over the union of their columns (a column a file lacks is None
+    there); and each frame's start row (plus the end)."""
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    position = {c: j for j, c in enumerate(columns)}
+    starts = [0]
+    for f in frames:
+        starts.append(starts[-1] + len(f))
+    cells = np.full((starts[-1], len(columns)), None, dtype=object)
+    for f, a, b in zip(frames, starts, starts[1:], strict=False):
+        if b > a:
+            cells[a:b, [position[c] for c in f.columns]] = f.to_numpy(dtype=object)
+    return pd.DataFrame(cells, columns=columns), starts
+
+
+def _rows_of(stacked: pd.DataFrame, a: int, b: int, columns: list[str]) -> pd.DataFrame:
+    """One file's rows and columns of a stacked frame, positions 0..n-1 again."""
+    part = stacked.iloc[a:b][columns] if list(stacked.columns) != columns else stacked.iloc[a:b]
+    return part.set_axis(pd.RangeIndex(b - a), axis=0)
+
+
+def _check_stacked(states: list[_Read], clocks: list[_Clock]) -> list[ValidationResult]:
+    """Preparation, Great Expectations, the rules and normalisation of many read files at once."""
+    n = len(states)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[step] = round((now - started) / n, 4)  # each file's share
+        started = now
+
+    stacked, starts = _stack([s.frame for s in states])
+    prepared_all = prepare(stacked)
+    prepared = [_rows_of(prepared_all, a, b, list(s.frame.columns))
+                for s, a, b in zip(states, starts, starts[1:], strict=False)]
+    row_numbers = [number for s in states for number in s.row_numbers]
+    lap("prepare")
+
+    national = [p[[c for c in p.columns if c in BY_NAME]] for p in prepared]
+    suite_results = expectations.run_file_suites_batch(national)
+    lap("great_expectations")
+
+    owners = [s.item.kommunkod if s.item.kommunkod is not None else _file_kommunkod(p)
+              for s, p in zip(states, prepared, strict=True)]
+    files = [case_checks.FileRows(len(p), s.quarter, own, s.base["period"],
+                                  "maluppfyllelse" in p.columns and "insatser" in p.columns)
+             for s, p, own in zip(states, prepared, owners, strict=True)]
+    row_issues = case_checks.check_rows_batch(prepared_all, row_numbers, files)
+    merged = []
+    for s, p, own, rows, (error_result, warning_result) in zip(states, prepared, owners, row_issues, suite_results,
+                                                               strict=True):
+        numbers = s.row_numbers
+        issues = _ge_issues(error_result, p, numbers) + _ge_issues(warning_result, p, numbers) + rows
+        issues += case_checks.check_columns(p.columns)
+        issues += case_checks.check_history(p, numbers, s.item.history, quarter=s.quarter)
+        if own is None and len(p):  # zero cases is a valid report whoever sends it (same verdict at every door)
+            issues.append(make_issue("E_WRONG_KOMMUN", None, "kommunkod", None,
+                                     "filen har ingen giltig kommunkod, så inlämningens kommun kan inte avgöras.",
+                                     "the file has no valid municipality code."))
+        merged.append(case_checks.merge(issues))
+    lap("rules")
+
+    rejected = [any(i.severity == Severity.ERROR for i in m) for m in merged]
+    cases_all = normalise_cases(prepared_all) if not all(rejected) else None
+    lap("normalise")
+
+    results = []
+    for s, clock, own, issues, bad, a, b in zip(states, clocks, owners, merged, rejected, starts, starts[1:],
+                                                strict=False):
+        clock.timings.update(timings)
+        cases = None if bad or cases_all is None else _rows_of(cases_all, a, b, list(cases_all.columns))
+        status = REJECTED if bad else ACCEPTED
+        n_errors = sum(i.severity == Severity.ERROR for i in issues)
+        log.info("validated %d rows: %s, %d errors, %d warnings", b - a, status, n_errors, len(issues) - n_errors)
+        results.append(ValidationResult(status, issues, cases, own, b - a, **s.base))
+    return results
 
 
 @dataclass
@@ -286,8 +363,8 @@ def door_check(data: bytes, filename: str, clock: _Clock | None = None) -> DoorV
     return DoorVerdict(parsed, case_checks.merge(hits))
 
 
-def _read_and_prepare(item: BatchItem, clock: _Clock) -> ValidationResult | _Prepared:
-    """The door check (a refusal ends validation of this file), then preparation."""
+def _read(item: BatchItem, clock: _Clock) -> ValidationResult | _Read:
+    """The door check: a refusal ends validation of this file."""
     quarter = Quarter.parse(item.period)
     period = str(quarter)
     kommunkod = item.kommunkod
@@ -300,35 +377,4 @@ def _read_and_prepare(item: BatchItem, clock: _Clock) -> ValidationResult | _Pre
                 delimiter=parsed.delimiter, seconds=clock.timings)
     if verdict.refused:
         return ValidationResult(REJECTED, verdict.issues, None, kommunkod, len(frame), **base)
-
-    prepared = prepare(frame)
-    clock.lap("prepare")
-    return _Prepared(item, quarter, prepared, row_numbers, base)
-
-
-def _finish(state: _Prepared, error_result: expectations.SuiteResult, warning_result: expectations.SuiteResult,
-            clock: _Clock) -> ValidationResult:
-    """GE issues, then the rules GE cannot express, merged; status and normalised cases."""
-    prepared, row_numbers, quarter = state.prepared, state.row_numbers, state.quarter
-    period = state.base["period"]
-    own = state.item.kommunkod if state.item.kommunkod is not None else _file_kommunkod(prepared)
-    issues = _ge_issues(error_result, prepared, row_numbers)
-    issues += _ge_issues(warning_result, prepared, row_numbers)
-    issues += case_checks.check_rows(prepared, row_numbers, quarter=quarter, kommunkod=own, period=period)
-    issues += case_checks.check_columns(prepared.columns)
-    issues += case_checks.check_history(prepared, row_numbers, state.item.history, quarter=quarter)
-    if own is None and len(prepared):  # zero cases is a valid report whoever sends it (same verdict at every door)
-        issues.append(make_issue("E_WRONG_KOMMUN", None, "kommunkod", None,
-                                 "filen har ingen giltig kommunkod, så inlämningens kommun kan inte avgöras.",
-                                 "the file has no valid municipality code."))
-    merged = case_checks.merge(issues)
-    clock.lap("rules")
-
-    rejected = any(i.severity == Severity.ERROR for i in merged)
-    cases = None if rejected else normalise_cases(prepared)
-    clock.lap("normalise")
-    status = REJECTED if rejected else ACCEPTED
-    n_errors = sum(i.severity == Severity.ERROR for i in merged)
-    log.info("validated %d rows: %s, %d errors, %d warnings", len(prepared), status, n_errors,
-             len(merged) - n_errors)
-    return ValidationResult(status, merged, cases, own, len(prepared), **state.base)
+    return _Read(item, quarter, frame, row_numbers, base)
