@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,11 @@ def main() -> int:
 
     from pipeline.submission.generator import write_population, write_submissions
 
-    work = Path(tempfile.mkdtemp(prefix="sukf-daemon-"))
-    write_submissions(work / "gen", [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
-    write_population(work / "gen")
-    cluster = postgres_server.start()
-    server = next(cluster)
-    try:
+    with tempfile.TemporaryDirectory(prefix="sukf-daemon-", ignore_cleanup_errors=True) as tmp, \
+            postgres_server.cluster() as server:
+        work = Path(tmp)
+        write_submissions(work / "gen", [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
+        write_population(work / "gen")
         url = server.create_database()
         p = install(work / "inst", work / "gen")
         env = {**os.environ, **server.env(url), "SUKF_DATA_DIR": str(p.root),
@@ -72,12 +70,6 @@ def main() -> int:
         print(f"daemon until all runs ended: wall {wall:.1f} s, CPU (daemon + runs) "
               f"{usage.ru_utime + usage.ru_stime:.1f} s")
         return 0 if runs and all(r[0] == "SUCCESS" for r in runs) else 1
-    finally:
-        try:
-            next(cluster)
-        except StopIteration:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
