@@ -142,6 +142,7 @@ def test_retries_transient_errors():
         client.make_session(retries=1, backoff=0.01).get(f"{base}/v3/x", timeout=2)
 
 
+@pytest.mark.slow
 def test_end_to_end_upload_quarterly_run_and_read_back(tmp_path, monkeypatch, capsys):
     """Upload over HTTP, run the lead's quarterly load in-process, then read the release back."""
     try:

@@ -17,6 +17,7 @@ Start-up cost is part of every load (issue 12), so three things are deliberate:
 """
 
 import importlib.metadata
+import json
 import os
 import sys
 from collections import defaultdict
@@ -36,11 +37,11 @@ from packaging import version
 
 from pipeline import faults
 from pipeline.defs.resources import DataFolder
-from pipeline.settings import DBT_PROJECT_DIR, data_dir
+from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
 from pipeline.writer_lock import writer_lock
 
-# profiles.yml and the sources read SUKF_DATA_DIR from the environment (and DataFolder resolves it when
-# a run starts): the dbt subprocess and the assets must see the same installation.
+# DataFolder resolves SUKF_DATA_DIR when a run starts; dbt gets the installation's paths as --vars
+# (Paths.dbt_vars), never from the environment, so the assets and dbt see the same installation.
 os.environ.setdefault("SUKF_DATA_DIR", str(data_dir()))
 
 
@@ -81,7 +82,8 @@ def prepared_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     project.prepare_if_dev()  # under `dagster dev`: re-parse on every code-location load
     if not project.manifest_path.exists() or _project_files_newer_than(project.manifest_path):
-        dbt_cli().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        dbt_cli().cli(["parse", "--quiet", "--vars", json.dumps(Paths(data_dir()).dbt_vars())],
+                      target_path=project.target_path).wait()
     return project
 
 
@@ -144,5 +146,5 @@ def key_figure_models(context: dg.AssetExecutionContext, dbt: SukfDbtCli, data: 
         # One target folder per installation (not one per run): dbt's partial-parse state depends on the
         # warehouse path in the profile, so it is only reusable by the next build of the same installation
         # (a full parse costs seconds). The writer lock makes the builds of one installation sequential.
-        build = dbt.cli(["build"], context=context, target_path=p.dbt_target)
+        build = dbt.cli(["build", "--vars", json.dumps(p.dbt_vars())], context=context, target_path=p.dbt_target)
         yield from with_test_results(context, build.stream())

@@ -12,7 +12,7 @@ with files as (
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 1) as period,
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
         num_rows as n_cases
-    from parquet_file_metadata('{{ env_var("SUKF_DATA_DIR") }}/restricted/accepted/*/*.parquet')
+    from parquet_file_metadata('{{ var("accepted_files") }}')
 )
 
 select
