@@ -10,8 +10,10 @@ then prints the runs, the submissions' statuses, wall and CPU time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +62,9 @@ def main() -> int:
         finally:
             daemon.terminate()
             daemon.wait(60)
+            # then the rest of its session: its code server (`dagster api grpc`) outlives it and ignores SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGKILL)
         wall = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         os.environ.update(server.env(url))
