@@ -107,11 +107,12 @@ def dbt_parse_cpu(target: Path) -> float:
     """CPU of `dbt parse` into ``target``: with partial-parse state there, what every dbt invocation pays
     before it runs a node (Python, dbt's imports, reading the project)."""
     from pipeline.defs.transform import dbt_executable
-    from pipeline.settings import DBT_PROJECT_DIR
+    from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
 
     target.mkdir(parents=True, exist_ok=True)
     started = cpu()
-    subprocess.run([dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+    subprocess.run([dbt_executable(), "parse", "--quiet", "--vars", json.dumps(Paths(data_dir()).dbt_vars()),
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--target-path", str(target), "--log-path", str(target)],
                    check=True, cwd=DBT_PROJECT_DIR, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
     return cpu() - started

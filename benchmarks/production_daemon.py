@@ -10,9 +10,10 @@ then prints the runs, the submissions' statuses, wall and CPU time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
-import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,12 +31,11 @@ def main() -> int:
 
     from pipeline.submission.generator import write_population, write_submissions
 
-    work = Path(tempfile.mkdtemp(prefix="sukf-daemon-"))
-    write_submissions(work / "gen", [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
-    write_population(work / "gen")
-    cluster = postgres_server.start()
-    server = next(cluster)
-    try:
+    with tempfile.TemporaryDirectory(prefix="sukf-daemon-", ignore_cleanup_errors=True) as tmp, \
+            postgres_server.cluster() as server:
+        work = Path(tmp)
+        write_submissions(work / "gen", [QUARTER], kommuner=KOMMUNER, seed=21, fmt="mixed")
+        write_population(work / "gen")
         url = server.create_database()
         p = install(work / "inst", work / "gen")
         env = {**os.environ, **server.env(url), "SUKF_DATA_DIR": str(p.root),
@@ -62,6 +62,9 @@ def main() -> int:
         finally:
             daemon.terminate()
             daemon.wait(60)
+            # then the rest of its session: its code server (`dagster api grpc`) outlives it and ignores SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGKILL)
         wall = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         os.environ.update(server.env(url))
@@ -72,12 +75,6 @@ def main() -> int:
         print(f"daemon until all runs ended: wall {wall:.1f} s, CPU (daemon + runs) "
               f"{usage.ru_utime + usage.ru_stime:.1f} s")
         return 0 if runs and all(r[0] == "SUCCESS" for r in runs) else 1
-    finally:
-        try:
-            next(cluster)
-        except StopIteration:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

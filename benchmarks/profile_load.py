@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import sys
 import tempfile
 import time
@@ -57,14 +56,13 @@ def main() -> int:
 
     from pipeline.submission.generator import write_population, write_submissions
 
-    work = Path(tempfile.mkdtemp(prefix="sukf-profile-bench-"))
-    kommuner = args.kommuner.split(",")
-    write_submissions(work / "gen", [QUARTER], kommuner=kommuner, seed=21, fmt="mixed")
-    write_population(work / "gen")
-    cluster = postgres_server.start()
-    server = next(cluster)
-    published: dict[str, dict[str, bytes]] = {}
-    try:
+    with tempfile.TemporaryDirectory(prefix="sukf-profile-bench-", ignore_cleanup_errors=True) as tmp, \
+            postgres_server.cluster() as server:
+        work = Path(tmp)
+        kommuner = args.kommuner.split(",")
+        write_submissions(work / "gen", [QUARTER], kommuner=kommuner, seed=21, fmt="mixed")
+        write_population(work / "gen")
+        published: dict[str, dict[str, bytes]] = {}
         for i in range(args.repeat):
             for profile in ("embedded", "production"):
                 p = install(work / f"{profile}-{i}", work / "gen")
@@ -83,12 +81,6 @@ def main() -> int:
                 print(f"{profile:<11} {len(kommuner)} kommuner {QUARTER}: wall {wall:6.1f} s, "
                       f"CPU (load + children) {cpu:6.1f} s{extra}", flush=True)
         print("identical data files in both profiles:", published["embedded"] == published["production"])
-    finally:
-        try:
-            next(cluster)
-        except StopIteration:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("pipeline.submission.generator:main", "write synthetic submissions (and --faults)"),
     "template": ("pipeline.submission.template:main", "write the Excel submission template"),
     "precheck": ("pipeline.validation.precheck:main", "check a file locally with the pipeline's rules"),
+    "dbt-vars": ("pipeline.settings:dbt_vars_main", "print the data folder's paths as dbt --vars (dbt by hand)"),
     "artefacts": ("pipeline.contract.artefacts:main", "write/check artefacts derived from the dictionary"),
     "token": ("pipeline.services.tokens:main", "coordinator: issue, list and revoke upload tokens"),
     "population": ("pipeline.keyfigures.population:main", "coordinator: install the population 18+ CSV"),

@@ -118,6 +118,13 @@ class Paths:
     def tokens_db(self) -> Path:
         return self.restricted / "tokens.sqlite"
 
+    def dbt_vars(self) -> dict[str, str]:
+        """The folders dbt reads and writes, as dbt ``--vars``: the profile's warehouse and the sources' files.
+
+        dbt gets them from here (never from the environment) so this class stays the one owner of the layout."""
+        return {"warehouse": str(self.warehouse), "accepted_root": str(self.accepted),
+                "accepted_files": str(self.accepted / "*" / "*.parquet"), "population_csv": str(self.population_csv)}
+
     def ensure(self) -> Paths:
         for folder in (self.landing, self.raw, self.reports, self.validated, self.accepted, self.reference,
                        self.releases):
@@ -167,3 +174,11 @@ def data_dir() -> Path:
 def paths() -> Paths:
     """The installation's folders, created on first use."""
     return Paths(data_dir()).ensure()
+
+
+def dbt_vars_main(argv: list[str] | None = None) -> int:
+    """``sukf dbt-vars``: the installation's ``--vars`` for running dbt by hand (README, "dbt by hand")."""
+    import json
+
+    print(json.dumps(Paths(data_dir()).dbt_vars()))
+    return 0

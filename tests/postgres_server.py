@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start() -> Iterator[PostgresServer]:
+@contextmanager
+def cluster() -> Iterator[PostgresServer]:
+    """``with cluster() as server:`` a running cluster, stopped and removed when the block ends (tests, benchmarks)."""
     bin_dir = find_bin()
     if bin_dir is None:
         message = "no PostgreSQL server binaries (apt-get install postgresql; .ci/run does)"
@@ -102,4 +105,5 @@ def start() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One cluster for the whole session; each test makes its own database with ``create_database``."""
-    yield from start()
+    with cluster() as server:
+        yield server

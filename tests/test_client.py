@@ -142,6 +142,7 @@ def test_retries_transient_errors():
         client.make_session(retries=1, backoff=0.01).get(f"{base}/v3/x", timeout=2)
 
 
+@pytest.mark.slow
 def test_end_to_end_upload_quarterly_run_and_read_back(tmp_path, monkeypatch, capsys):
     """Upload over HTTP, run the lead's quarterly load in-process, then read the release back."""
     try:
@@ -237,8 +238,11 @@ def test_sukf_up_starts_both_and_stops_both(tmp_path, monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(up.subprocess, "Popen", popen)
+    # pytest-xdist workers ignore SIGINT and children inherit that: the long child takes it back, as a real
+    # `dagster dev` does, so the test shows SIGINT stopping it (not the 15 s kill after it).
+    long_child = "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); time.sleep(60)"
     monkeypatch.setattr(up, "commands", lambda args: [
-        ("lång", [sys.executable, "-c", "import time; time.sleep(60)"]), ("kort", [sys.executable, "-c", "pass"])])
+        ("lång", [sys.executable, "-c", long_child]), ("kort", [sys.executable, "-c", "pass"])])
     assert up.main([]) == 1  # one child ended → the other is stopped too
     assert all(child.poll() is not None for child in started)
 

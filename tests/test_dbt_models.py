@@ -55,12 +55,15 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_dbt(data_dir: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`dbt <args>` with the project's profile, its own target/log folders (tests may run in parallel)."""
-    env = dict(os.environ, SUKF_DATA_DIR=str(data_dir), PATH=f"{DBT.parent}{os.pathsep}{os.environ['PATH']}",
-               DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
+def run_dbt(data_dir: Path, tmp: Path, *args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """`dbt <args>` with the project's profile and the installation's paths as --vars (as Dagster runs it), its
+    own target/log folders (tests may run in parallel). No SUKF_DATA_DIR: dbt must not need the environment."""
+    env = dict(os.environ, PATH=f"{DBT.parent}{os.pathsep}{os.environ['PATH']}", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    env.pop("SUKF_DATA_DIR", None)
+    dbt_vars = json.dumps({**Paths(data_dir).dbt_vars(), **(extra_vars or {})})
+    command = [str(DBT), *args, "--vars", dbt_vars, "--project-dir", str(DBT_PROJECT_DIR),
+               "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp / "target"),
+               "--log-path", str(tmp / "logs")]
     return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -90,11 +93,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Da
     population.to_csv(supplied, index=False)
     load_population_csv(supplied, paths)
 
-    result = run_dbt(paths.root, root, "build", "--vars", json.dumps({"release_period": RELEASE}))
+    result = run_dbt(paths.root, root, "build", extra_vars={"release_period": RELEASE})
     assert result.returncode == 0, result.stdout[-4000:]
     return read_key_figures(paths), oracle.key_figures(cases, population, RELEASE)
 
 
+@pytest.mark.slow
 def test_mart_has_exactly_the_oracles_rows(built: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     mart, expected = built
     key = ["kpi", "municipality", "period", "gender"]
@@ -107,6 +111,7 @@ def test_mart_has_exactly_the_oracles_rows(built: tuple[pd.DataFrame, pd.DataFra
     assert len(mart) > 15_000
 
 
+@pytest.mark.slow
 def test_every_number_matches_the_oracle(built: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     mart, expected = built
     both = mart.merge(expected, on=["kpi", "municipality", "period", "gender"], suffixes=("", "_oracle"))
@@ -133,6 +138,7 @@ def test_every_number_matches_the_oracle(built: tuple[pd.DataFrame, pd.DataFrame
     assert not mismatches, mismatches[:5]
 
 
+@pytest.mark.slow
 def test_oracle_data_exercises_every_branch(built: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """Guard against a comparison that passes only because everything is zero or NULL."""
     _, expected = built
@@ -201,6 +207,7 @@ def test_generated_dbt_files_are_current_and_complete() -> None:
     assert all(f'"id": "{k.id}"' in dbt_render.render_kpi_catalogue_macro() for k in KPIS)
 
 
+@pytest.mark.slow
 def test_first_run_without_submissions_builds_an_empty_mart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before the first load only the schema file and a header-only population exist: dbt must still pass."""
     monkeypatch.setenv("SUKF_DATA_DIR", str(tmp_path / "data"))

@@ -75,6 +75,7 @@ def test_every_hostile_file_gets_its_verdict_and_nothing_is_echoed(corpus):
             assert sum(i.rule == "E_PERSONNUMMER" for i in result.issues) == entry["hits"], entry["file"]
 
 
+@pytest.mark.slow  # three doors and a Dagster intake over the whole hostile corpus
 def test_precheck_upload_and_intake_agree_and_leave_no_trace(corpus, tmp_path, monkeypatch, capfd, caplog):
     out, entries = corpus
     caplog.set_level(logging.DEBUG)

@@ -57,8 +57,9 @@ def build(p: Paths, *, full: bool) -> list[str] | None:
     record_build(p, plan, done=False)
     dbt = Path(sys.executable).with_name("dbt")
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("SUKF_DBT_")}
-    run_env.update(SUKF_DATA_DIR=str(p.root), DBT_SEND_ANONYMOUS_USAGE_STATS="false", **env)
-    done = subprocess.run([str(dbt), "build", *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+    run_env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", **env)
+    done = subprocess.run([str(dbt), "build", *args, "--vars", json.dumps(p.dbt_vars()),
+                           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                            str(DBT_PROJECT_DIR), "--target-path", str(p.dbt_target), "--log-path",
                            str(p.dbt_target / "logs")], cwd=DBT_PROJECT_DIR, env=run_env, capture_output=True,
                           text=True, timeout=600)

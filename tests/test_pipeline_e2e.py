@@ -105,6 +105,7 @@ def _vintage_cells(folder):
     return notes.read_cells(*publish.period_csvs(folder).values())
 
 
+@pytest.mark.slow
 def test_vintages_keep_every_quarter_when_an_old_one_is_corrected(sukf_paths, tmp_path):
     """Issue 8: load Q1..Q4, correct Q2, and the public view never goes back in time."""
     from services_fixtures import running_server
@@ -182,6 +183,7 @@ def test_vintages_keep_every_quarter_when_an_old_one_is_corrected(sukf_paths, tm
         assert as_of.content == old
 
 
+@pytest.mark.slow
 def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     files = write_submissions(tmp_path / "gen", ["2025Q3"], kommuner=SMALL[:3], seed=7, fmt="csv")

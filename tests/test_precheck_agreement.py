@@ -37,6 +37,7 @@ def corpus(tmp_path_factory):
     return folder, entries
 
 
+@pytest.mark.slow
 def test_precheck_with_previous_and_the_upload_agree_on_the_fault_corpus(corpus, tmp_path):
     folder, entries = corpus
     history = next(e for e in entries if e.get("role") == "history")

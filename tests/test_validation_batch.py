@@ -24,6 +24,9 @@ from pipeline.validation.validate import BatchItem, ValidationResult, validate_b
 QUARTER, PREVIOUS = "2025Q3", "2025Q2"
 KOMMUNER = ["0114", "0180", "0380", "0581", "1280", "1480", "2584", "0188", "0360", "1060"]
 
+# The reference validates every file of the corpus alone (≈1 min CPU): in the full suite, not the fast set.
+pytestmark = pytest.mark.slow
+
 
 def _fault_items(folder: Path) -> list[tuple[str, BatchItem]]:
     entries = write_faults(folder, QUARTER, include_large=False)

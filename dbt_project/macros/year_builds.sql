@@ -34,13 +34,14 @@
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_built_years() }} {%- endif -%}
 {% endmacro %}
 
-{#- The staged Parquet files to read: all of them, or only the rebuilt years' quarters (and the zero-row
-    schema file, so the list is never empty). -#}
+{#- The staged Parquet files to read: all of them (the var accepted_files, a glob), or only the rebuilt
+    years' quarters (and the zero-row schema file, so the list is never empty). The folder comes from the
+    var accepted_root (pipeline.settings.Paths.dbt_vars, the one owner of the data-folder layout). -#}
 {% macro accepted_files() %}
-    {%- set root = env_var("SUKF_DATA_DIR") ~ "/restricted/accepted" -%}
     {%- if is_year_build() -%}
+        {%- set root = var("accepted_root") -%}
         [{% for q in build_list('SUKF_DBT_QUARTERS') %}'{{ root }}/{{ q }}/*.parquet', {% endfor %}'{{ root }}/_schema/empty.parquet']
     {%- else -%}
-        '{{ root }}/*/*.parquet'
+        '{{ var("accepted_files") }}'
     {%- endif -%}
 {% endmacro %}

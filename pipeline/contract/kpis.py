@@ -184,6 +184,12 @@ KPIS: tuple[Kpi, ...] = (
 
 BY_ID: dict[str, Kpi] = {k.id: k for k in KPIS}
 
+# KPIs other code needs by role (disclosure's linked relations), named here beside their definitions.
+CASE_COUNT_KPI = "SUKF01"
+"""All current cases, by gender: the count SUKF16 is a share of."""
+SHARE_OF_MEN_KPI = "SUKF16"
+"""Share of men among victims: SUKF01 M / (SUKF01 K + SUKF01 M + annat kön), published as T only."""
+
 # Kolada kpi.json fields that are the same for every KPI of this collection, in Kolada's vocabulary:
 # operating_area is Kolada's area for the IFO key figures (SKR files the three Kolada counterparts under
 # Jämföraren's IFO tab), auspice "E" = kommunal regi (the ärende is the kommun's own myndighetsutövning,

@@ -50,8 +50,8 @@ from pipeline.raw.register import Register
 from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
 from pipeline.writer_lock import writer_lock
 
-# profiles.yml and the sources read SUKF_DATA_DIR from the environment (and DataFolder resolves it when
-# a run starts): the dbt subprocess and the assets must see the same installation.
+# DataFolder resolves SUKF_DATA_DIR when a run starts; dbt gets the installation's paths as --vars
+# (Paths.dbt_vars), never from the environment, so the assets and dbt see the same installation.
 os.environ.setdefault("SUKF_DATA_DIR", str(data_dir()))
 
 
@@ -92,7 +92,8 @@ def prepared_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     project.prepare_if_dev()  # under `dagster dev`: re-parse on every code-location load
     if not project.manifest_path.exists() or _project_files_newer_than(project.manifest_path):
-        dbt_cli().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        dbt_cli().cli(["parse", "--quiet", "--vars", json.dumps(Paths(data_dir()).dbt_vars())],
+                      target_path=project.target_path).wait()
     return project
 
 
@@ -232,7 +233,8 @@ def key_figure_models(context: dg.AssetExecutionContext, dbt: SukfDbtCli, data: 
         # warehouse path in the profile, so it is only reusable by the next build of the same installation
         # (a full parse costs seconds). The writer lock makes the builds of one installation sequential.
         with build_environment(plan.env):
-            build = dbt.cli(["build", *plan.args], context=context, target_path=p.dbt_target)
+            build = dbt.cli(["build", "--vars", json.dumps(p.dbt_vars()), *plan.args], context=context,
+                            target_path=p.dbt_target)
             yield from with_test_results(context, build.stream())
         if build.is_successful():
             record_build(p, plan, done=True)

@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
-from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+from pipeline.contract.kpis import BY_ID, CASE_COUNT_KPI, KPIS, POPULATION, SHARE_OF_MEN_KPI, Unit
 from pipeline.keyfigures.secondary import gauss_secondary
 
 MIN_CASES = 5
@@ -82,10 +82,6 @@ MIN_CASES = 5
 MIN_SHARE_DENOMINATOR = 10
 PUBLISHED, SUPPRESSED, MISSING = "", "..", "-"
 PRIMARY, SECONDARY = "primary", "secondary"
-
-SHARE_OF_MEN_KPI = "SUKF16"
-"""Share of men among victims: SUKF01 M / (SUKF01 K + SUKF01 M + annat) — relation (d)."""
-CASE_COUNT_KPI = "SUKF01"
 
 DATED_CONDITIONS = ("opened_in_period", "closed_in_period")
 """Catalogue condition terms that date a case's event inside the period, so such counts add up over time."""

@@ -40,6 +40,7 @@ def _stop(children: list[subprocess.Popen]) -> None:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()  # reaped, so nothing is left running (or a zombie) when sukf up returns
 
 
 def main(argv: list[str] | None = None) -> int:
