@@ -25,7 +25,7 @@ checks the published files afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import highspy
 import numpy as np
@@ -118,8 +118,7 @@ class _Model:
 
 def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, float]]],
                       inequalities: list[Vector], targets: Sequence[tuple[Vector, float, float | None]],
-                      published: np.ndarray, can_hide: np.ndarray, rank: np.ndarray,
-                      on_hide: Callable[[int], None] | None = None) -> np.ndarray:
+                      published: np.ndarray, can_hide: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """Cells to suppress so that every target (vector, true value, offset) is interval-protected: the
     true value is 1–4 (offset None) or differs by 1–4 from the offset, a value published before.
 
@@ -147,7 +146,9 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
         high = model.optimum(vec, maximise=True)
         if high is None:
             return None
-        if high[0] - (offset or 0.0) >= 2 * MIN_CASES - 2:  # ≥ 8 (true ≤ 4): spans ≥ 5 and reaches ≥ 5
+        if high[0] - (offset or 0.0) >= 2 * MIN_CASES - 2:
+            # ≥ 8 above a true value ≤ 4: spans ≥ 5 integers and reaches ≥ 5 whatever the minimum; no need to
+            # solve it (any low end ≤ the true value gives the same verdict)
             return high[0] - 2 * MIN_CASES, high[0], []
         low = model.optimum(vec, maximise=False)
         if low is None:
@@ -172,8 +173,6 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
             model.free(cell)
             hideable[cell] = False
             added[cell] = True
-            if on_hide is not None:
-                on_hide(cell)
     return added
 
 

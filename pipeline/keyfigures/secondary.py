@@ -19,8 +19,10 @@ Gaussian elimination answers it incrementally:
    suppressed (secondary).
 
 Because the cheapest cells come last, they are the ones suppressed: a greedy in the right order over
-the exact model, deterministic (ties broken by cell id). The independent LP audit
-(``pipeline.release.audit``) then verifies the interval criterion on the published files.
+the exact model, deterministic (ties broken by cell id). Linear independence is not yet the interval
+criterion (inequalities narrow intervals), so an LP interval step over the same atoms follows
+(``pipeline.keyfigures.interval_protection``, up to ``INTERVAL_MAX_ATOMS``). The independent LP audit
+(``pipeline.release.audit``) then verifies the criterion on the published files.
 
 The model is conservative where the published files are coarser than counts: a rate is treated as its
 exact count (rounding hides nothing in small kommuner) and a linked share as both its numerator and
