@@ -7,7 +7,8 @@ pandas oracle of the tests (``tests/oracle.py``; ``test_dbt_models`` proves it e
 and it needs no warehouse), then times ``apply_disclosure`` and ``audit`` for a first vintage and for a
 second one in which one small municipality resubmits a quarter (two cases withdrawn), audited together
 with the first. The audit runs twice on vintage 1: bound propagation only (what the publish gate runs
-for a national vintage) and the full LP interval attack (what it runs for ≤ 40 kommuner). Without the
+for a national vintage) and the full LP interval attack on the quantities whose true value is 1–4
+(``truths``; ``--strict-lp`` adds the attack on every quantity whose interval meets 1–4). Without the
 publish step's repair loop: these are the numbers of the elimination alone.
 Reports per KPI the primary and total hidden share of yearly kommun values, the number
 of hidden count cells the intruder can compute exactly, and the audit's findings by relation.
@@ -38,16 +39,23 @@ def main() -> int:
     parser.add_argument("--quarters", default="2024Q1:2025Q4")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--revise", default="1060", help="kommun that resubmits its first quarter")
-    parser.add_argument("--no-lp", action="store_true", help="skip the full LP interval audit (many minutes)")
+    parser.add_argument("--no-lp", action="store_true", help="skip the full LP interval audit")
+    parser.add_argument("--strict-lp", action="store_true",
+                        help="also the LP audit without true values (every target; many minutes nationally)")
+    parser.add_argument("--interval-atoms", type=int, default=-1,
+                        help="LP interval step up to this many atoms (default: the module's limit)")
     args = parser.parse_args()
 
     import oracle
 
     from pipeline.contract.periods import quarter_range
+    from pipeline.keyfigures import secondary
     from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary
-    from pipeline.release.audit import audit
+    from pipeline.release.audit import audit, truth_values
     from pipeline.submission.generator import simulate_cases, synthetic_population
 
+    if args.interval_atoms >= 0:
+        secondary.INTERVAL_MAX_ATOMS = args.interval_atoms
     first_q, _, last_q = args.quarters.partition(":")
     quarters = quarter_range(first_q, last_q or first_q)
     t = time.perf_counter()
@@ -76,13 +84,16 @@ def main() -> int:
         print(f"level {level:14} cells {cells:6d} hidden {hidden / max(cells, 1):6.1%}")
     print(f"suppression   {t_supp:.1f} s wall, {c_supp:.1f} s CPU", flush=True)
 
-    for label, intervals in (("propagation (gate)", False), ("LP intervals", True)):
-        if intervals and args.no_lp:
+    print(f"interval step runs up to {secondary.INTERVAL_MAX_ATOMS} atoms", flush=True)
+    truth = [truth_values(mart)]
+    for label, intervals, truths in (("propagation (gate)", False, None), ("LP, sensitive only", True, truth),
+                                     ("LP, every target", True, None)):
+        if intervals and args.no_lp or (truths is None and intervals and not args.strict_lp):
             continue
         report: dict = {}
         cpu = time.process_time()
         t = time.perf_counter()
-        findings = audit([public(first)], population, report=report, intervals=intervals)
+        findings = audit([public(first)], population, report=report, intervals=intervals, truths=truths)
         t_audit, c_audit = time.perf_counter() - t, time.process_time() - cpu
         print(f"audit {label:18} vintage 1: {t_audit:.1f} s wall, {c_audit:.1f} s CPU; findings {len(findings)}; "
               f"hidden count/rate cells {report['hidden_count_cells']}, exactly computable {report['hidden_exact']}",
@@ -97,7 +108,8 @@ def main() -> int:
     t_supp2, c_supp2 = time.perf_counter() - t, time.process_time() - cpu
     cpu = time.process_time()
     t = time.perf_counter()
-    findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}], intervals=False)
+    findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}], intervals=False,
+                      truths=[truth_values(mart), truth_values(mart2)])
     t_audit2, c_audit2 = time.perf_counter() - t, time.process_time() - cpu
     print(f"vintage 2     suppression {t_supp2:.1f} s wall ({c_supp2:.1f} s CPU), propagation audit of both "
           f"vintages {t_audit2:.1f} s wall ({c_audit2:.1f} s CPU); findings {len(findings2)}")

@@ -431,6 +431,19 @@ def _facts(out: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[np.ndarray
     return forced, revised
 
 
+def _hidden_before(out: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray:
+    """Cells whose latest earlier state is hidden (``..``)."""
+    if previous is None or previous.empty:
+        return np.zeros(len(out), dtype=bool)
+    latest = previous.astype({"period": str})
+    if "vintage" in latest.columns:
+        latest = latest.sort_values("vintage", kind="stable")
+    latest = latest.drop_duplicates(subset=KEY, keep="last")
+    hidden = latest[latest["status"].eq(SUPPRESSED)]
+    keys = pd.MultiIndex.from_frame(out[KEY].astype(str))
+    return keys.isin(pd.MultiIndex.from_frame(hidden[KEY].astype(str)))
+
+
 def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = None,
                      secondary: str = "gauss", protect: Collection[tuple[str, str, str, str]] = ()) -> pd.DataFrame:
     """The published table of ``figures`` (all periods of the national data set): the table design,
@@ -441,6 +454,7 @@ def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = N
     ``"greedy"`` (the old relation-by-relation rules) and ``"off"`` exist only so the tests can prove
     that they leak. ``protect``: (kpi, municipality, period, gender) cells to keep hidden and protect as
     well — the publish step's repair after an audit finding (``pipeline.release.from_warehouse``).
+    A cell hidden in the latest earlier vintage stays hidden (stable pattern).
     Returns the design's cells with ``status`` and ``suppression``; deterministic.
     """
     full, full_present = _complete(figures)
@@ -450,20 +464,25 @@ def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = N
     forced, revised = _facts(out, previous)
     status[revised & (status == PUBLISHED)] = SUPPRESSED
     suppression = np.where(status == SUPPRESSED, PRIMARY, None).astype(object)
-    extra = np.zeros(len(out), dtype=bool)
+    # Hidden in the latest earlier vintage: stays hidden, so the pattern is stable across vintages (a new
+    # vintage that published a cell the old one hid would, with the old vintage's facts, pin what it hid).
+    extra = _hidden_before(out, previous) & (status == PUBLISHED) & ~forced
+    status[extra] = SUPPRESSED
+    suppression[extra] = SECONDARY
     if protect:
         keys = pd.MultiIndex.from_frame(out[KEY].astype(str))
-        extra = keys.isin(pd.MultiIndex.from_tuples([tuple(map(str, k)) for k in protect])) & (status == PUBLISHED)
-        extra &= ~forced
-        status[extra] = SUPPRESSED
-        suppression[extra] = SECONDARY
+        asked = keys.isin(pd.MultiIndex.from_tuples([tuple(map(str, k)) for k in protect])) & (status == PUBLISHED)
+        asked &= ~forced
+        status[asked] = SUPPRESSED
+        suppression[asked] = SECONDARY
+        extra |= asked
     if secondary != "off":
         members, relations = _relations(out, present, size)
         if secondary == "greedy":
             added = _secondary(status, size, members, relations, forced)
         else:
             added = gauss_secondary(full, full_present, keep, status, size, forced, revised | extra, members,
-                                    relations)
+                                    relations, previous=previous)
         status[added] = SUPPRESSED
         suppression[added] = SECONDARY
     out["status"] = status

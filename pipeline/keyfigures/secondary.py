@@ -19,8 +19,10 @@ Gaussian elimination answers it incrementally:
    suppressed (secondary).
 
 Because the cheapest cells come last, they are the ones suppressed: a greedy in the right order over
-the exact model, deterministic (ties broken by cell id). The independent LP audit
-(``pipeline.release.audit``) then verifies the interval criterion on the published files.
+the exact model, deterministic (ties broken by cell id). Linear independence is not yet the interval
+criterion (inequalities narrow intervals), so an LP interval step over the same atoms follows
+(``pipeline.keyfigures.interval_protection``, up to ``INTERVAL_MAX_ATOMS``). The independent LP audit
+(``pipeline.release.audit``) then verifies the criterion on the published files.
 
 The model is conservative where the published files are coarser than counts: a rate is treated as its
 exact count (rounding hides nothing in small kommuner) and a linked share as both its numerator and
@@ -41,9 +43,15 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+from pipeline.keyfigures.interval_protection import protect_intervals
 
 MIN_CASES = 5
 TOL = 1e-9
+INTERVAL_MAX_ATOMS = 6_000
+"""Up to this many atoms the LP interval step follows the elimination (≈ 25 s CPU for the 2 400 atoms of
+three län over 8 quarters). A national vintage has ten times more atoms and targets, and one solve over all
+of them costs far more: there the interval step is skipped and the publish gate's audit (bound propagation)
+and repair loop guard against what the elimination misses (docs/DISCLOSURE.md, "Status")."""
 ALL_CASES = "true"
 """Numerator condition of the case count (SUKF01): every other quantity is a subset of it."""
 PARTS_ALL = ("K", "M", "k3", "u")
@@ -290,12 +298,15 @@ def _priority(out: pd.DataFrame, size: np.ndarray) -> np.ndarray:
 
 def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarray, status: np.ndarray,
                     size: np.ndarray, forced: np.ndarray, revised: np.ndarray,
-                    members: pd.DataFrame, relations: pd.DataFrame) -> np.ndarray:
+                    members: pd.DataFrame, relations: pd.DataFrame, *, intervals: bool = True,
+                    previous: pd.DataFrame | None = None) -> np.ndarray:
     """Mask of secondary suppressions for the design cells ``full[keep]`` with primary ``status``.
 
     ``forced``: published in an earlier vintage with the same value (facts, published first, never
     suppressed). ``revised``: hidden because the value changed by 1–4 since it was published.
     ``members``/``relations``: the additive relations of ``disclosure._relations`` (capacity rule).
+    ``intervals``: follow the elimination with the LP interval step (``interval_protection``);
+    ``previous``: the cells published before (their changes are protected there too).
     """
     atoms = _Atoms(full, full_present)
     out = full[keep].reset_index(drop=True)
@@ -311,6 +322,7 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
             vec_of[i] = [u for v in vecs for u in ([{c: 1.0} for c in v] if atoms.total(v) == 0 else [v])]
 
     basis = _Basis()
+    targets: list[tuple[Vector, float]] = []  # the sensitive vectors as built, with their true values
     # Sensitive: every count of 1–4 an intruder could aim at, at every region × period × gender part.
     linked = list(linked_shares().values())
     positions = {(r, p) for r, p in zip(full["municipality"].astype(str), full["period"].astype(str), strict=True)}
@@ -326,6 +338,7 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
                         for part in subset:
                             vec.update(atoms.vector(q, region, period, part))
                         basis.add_sensitive(vec)
+                        targets.append((vec, value))
         for num, den in linked:
             for g in ("T", "K", "M", "X"):
                 d, m = atoms.vector(den, region, period, g), atoms.vector(num, region, period, g)
@@ -335,6 +348,7 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
                 diff = {c: a for c, a in diff.items() if abs(a) > TOL}
                 if diff and 1 <= atoms.total(diff) < MIN_CASES:
                     basis.add_sensitive(diff)
+                    targets.append((diff, atoms.total(diff)))
     for i in np.flatnonzero(revised):
         for vec in vec_of.get(int(i), []):
             basis.add_sensitive(vec)
@@ -415,4 +429,110 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     for i in np.flatnonzero(added):
         if not any(basis.reduce(v) for v in vec_of[int(i)]):
             added[i] = False
+    if intervals and len(atoms.values) <= INTERVAL_MAX_ATOMS:
+        # Which binding cell to hide: a kommun's year last (the values the system exists to compare), else
+        # the cheapest in publication priority.
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        kommun_year = out["municipality_type"].eq("K").to_numpy() & out["period_type"].eq("year").to_numpy()
+        rank = rank - n * kommun_year
+        visible = (status == "") & ~added
+        cell_rows = {i: [(v, atoms.total(v)) for v in vecs] for i, vecs in vec_of.items()}
+        changes = []  # a value published before and now different by 1–4 cases: the change is sensitive
+        for key, olds in _previous_counts(previous, out).items():
+            cells = cells_of_key.get(key)
+            if not cells:
+                continue
+            vec = atoms.vector(*key)
+            now = atoms.total(vec)
+            changes += [(vec, now, old) for old in sorted(olds) if 1 <= abs(now - old) < MIN_CASES]
+        added |= protect_intervals(len(atoms.values), cell_rows, _inequalities(atoms),
+                                   [(v, x, None) for v, x in targets] + changes, visible, ~forced, rank)
     return added
+
+
+def _previous_counts(previous: pd.DataFrame | None, out: pd.DataFrame) -> dict[tuple, set[float]]:
+    """Counts the intruder read in earlier vintages, per (quantity, region, period, gender): a count as
+    published, a rate × the public population (the current denominator), a linked share's other side
+    from a count published with it. Every distinct value ever published is one (history keeps them)."""
+    found: dict[tuple, set[float]] = defaultdict(set)
+    if previous is None or previous.empty:
+        return found
+    old = previous[previous["status"].eq("")]
+    value = pd.to_numeric(old["value"], errors="coerce").to_numpy(dtype=float)
+    den = out.set_index(["kpi", "municipality", "period", "gender"])["denominator"]
+    den = pd.to_numeric(den, errors="coerce")
+    den = den[~den.index.duplicated()]
+    keys = list(zip(old["kpi"], old["municipality"].astype(str), old["period"].astype(str), old["gender"],
+                    strict=True))
+    shares: list[tuple[str, str, str, str, float]] = []
+    for (kpi, region, period, g), x in zip(keys, value, strict=True):
+        k = BY_ID.get(kpi)
+        if k is None or np.isnan(x):
+            continue
+        if k.unit is Unit.COUNT:
+            found[(k.numerator, region, period, g)].add(float(round(x)))
+        elif k.unit is Unit.RATE:
+            pop = den.get((kpi, region, period, g))
+            if pop is not None and not np.isnan(pop):
+                found[(k.numerator, region, period, g)].add(float(round(x * pop / 10_000)))
+        elif kpi in linked_shares():
+            shares.append((kpi, region, period, g, x))
+    for kpi, region, period, g, x in shares:
+        num, den_q = linked_shares()[kpi]
+        for d in list(found.get((den_q, region, period, g), ())):
+            found[(num, region, period, g)].add(float(round(x / 100 * d)))
+        if x > 0:
+            for n in list(found.get((num, region, period, g), ())):
+                found[(den_q, region, period, g)].add(float(round(n * 100 / x)))
+    return found
+
+
+def _inequalities(atoms: _Atoms) -> list[Vector]:
+    """What every intruder knows beyond the identities, per kommun × period × gender part, as
+    ``vector ≤ 0``: a quantity is a subset of all cases; a linked share's numerator is a subset of its
+    denominator; all cases of a quarter are at most the year's, and the year's at most the quarters'
+    sum; a dated quantity's year (the sum of its quarters) is at most the year's cases."""
+    out: list[Vector] = []
+    keys = list(atoms.index)
+
+    def cover(q: str, kod: str, period: str, part: str) -> list[int]:
+        parts = ("k3", "u") if part == "X" and q == ALL_CASES else (part,)
+        return [atoms.atom(q, kod, period, p) for p in parts]
+
+    def leq(sub: list[int], sup: list[int]) -> None:
+        vec: Vector = {}
+        for i in sub:
+            vec[i] = vec.get(i, 0.0) + 1.0
+        for i in sup:
+            vec[i] = vec.get(i, 0.0) - 1.0
+        vec = {i: a for i, a in vec.items() if abs(a) > TOL}
+        if vec:
+            out.append(vec)
+
+    linked = {num: den for num, den in linked_shares().values()}
+    years: set[tuple[str, str, str, str]] = set()
+    for q, kod, period, part in keys:
+        if q == ALL_CASES:
+            continue
+        i = atoms.index[(q, kod, period, part)]
+        leq([i], cover(ALL_CASES, kod, period, part))
+        if q in linked and linked[q] != ALL_CASES:
+            leq([i], cover(linked[q], kod, period, part))
+        if _dated(q) and len(period) > 4:
+            years.add((q, kod, period[:4], part))
+    for q, kod, year, part in sorted(years):
+        quarters = [f"{year}Q{k}" for k in range(1, 5) if (q, kod, f"{year}Q{k}", part) in atoms.index]
+        if kod in atoms.kommuner(kod, year):
+            leq([atoms.index[(q, kod, p, part)] for p in quarters], cover(ALL_CASES, kod, year, part))
+    for q, kod, period, part in list(atoms.index):
+        if q != ALL_CASES or len(period) != 4:
+            continue
+        quarters = [f"{period}Q{k}" for k in range(1, 5) if kod in atoms.kommuner(kod, f"{period}Q{k}")]
+        year = [atoms.index[(q, kod, period, part)]]
+        inside = [atoms.atom(q, kod, p, part) for p in quarters]
+        for i in inside:
+            leq([i], year)
+        if len(quarters) == 4:
+            leq(year, inside)
+    return out

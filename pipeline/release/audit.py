@@ -57,6 +57,7 @@ KON3 = "kön 3"
 BIG = 1e7
 """Upper bound on any count (keeps every LP bounded; far above any real count)."""
 EPS = 1e-6
+MIN_CASES = 5
 WITNESSES = 12
 BLOCK_MIN = 20_000
 """Components with more free variables than this are first attacked block by block (one län, or the
@@ -292,9 +293,67 @@ def _inner_protected(lo: float, hi: float, signed: bool) -> bool:
                                  or (not signed and lo_i <= 0))
 
 
+def truth_values(figures: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
+    """The true value of every quantity of the intruder's model, from a vintage's *unsuppressed* figures
+    (mart-shaped: kpi, municipality, period, gender, numerator, denominator): (quantity, region, period,
+    gender) → count, with X = T − K − M and kön 3 = SUKF16's denominator − K − M.
+
+    WHY the audit may look at the truth: the criterion (issue 9) protects quantities of 1–4 cases. A
+    quantity whose true value is 0 or ≥ 5 reveals nobody however narrow its interval (and a cell that
+    is 0 or ≥ 5 should not be hidden at all). Read from the mart's numerators with this module's own
+    model, never from the suppression's bookkeeping; the findings still never carry a value."""
+    counts: dict[tuple[str, str, str, str], float] = {}
+    frame = figures[["kpi", "municipality", "period", "gender", "numerator", "denominator"]]
+    num = pd.to_numeric(frame["numerator"], errors="coerce").to_numpy(dtype=float)
+    den = pd.to_numeric(frame["denominator"], errors="coerce").to_numpy(dtype=float)
+    men_den: dict[tuple[str, str], float] = {}
+    for kpi, region, period, g, n, d in zip(frame["kpi"], frame["municipality"].astype(str),
+                                            frame["period"].astype(str), frame["gender"], num, den, strict=True):
+        if kpi in _COUNTED and not math.isnan(n):
+            counts.setdefault((_COUNTED[kpi], region, period, g), n)
+        elif kpi in _LINKED:
+            q_num, q_den = _LINKED[kpi]
+            if not math.isnan(n):
+                counts.setdefault((q_num, region, period, g), n)
+            if not math.isnan(d):
+                counts.setdefault((q_den, region, period, g), d)
+        elif kpi in _SHARE_OF_MEN and g == "T" and not math.isnan(d):
+            men_den[(region, period)] = d
+    for (q, region, period, g), t in list(counts.items()):
+        if g != "T":
+            continue
+        k, m = counts.get((q, region, period, "K")), counts.get((q, region, period, "M"))
+        if k is not None and m is not None:
+            counts[(q, region, period, "X")] = t - k - m
+    for (region, period), d in men_den.items():
+        k, m = counts.get((ALL_CASES, region, period, "K")), counts.get((ALL_CASES, region, period, "M"))
+        if k is not None and m is not None:
+            counts[(KON3, region, period, "T")] = d - k - m
+    return counts
+
+
+def _sensitive(targets: list[_Target], key_of: dict[int, tuple], truths: Sequence[dict | None]) -> list[_Target]:
+    """The targets whose true value is 1–4 cases (a difference: 1–4 in magnitude) or unknown."""
+    kept = []
+    for t in targets:
+        value = 0.0
+        for i, c in t.coef.items():
+            v, *key = key_of[i]
+            truth = truths[v] if v < len(truths) else None
+            x = truth.get(tuple(key)) if truth is not None else None
+            if x is None:
+                value = math.nan
+                break
+            value += c * x
+        if math.isnan(value) or 1 - EPS <= abs(value) < MIN_CASES - EPS:
+            kept.append(t)
+    return kept
+
+
 def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = None, *,
           revised: Sequence[Collection[str]] | None = None, report: dict | None = None,
-          intervals: bool = True, reporting: Sequence[dict[str, set[str]]] | None = None) -> list[Finding]:
+          intervals: bool = True, reporting: Sequence[dict[str, set[str]]] | None = None,
+          truths: Sequence[dict | None] | None = None) -> list[Finding]:
     """Every quantity in ``vintages`` (oldest first, the candidate last) that the intruder pins down.
 
     ``revised[i]`` (optional) lists the kommuner that resubmitted between vintage i−1 and i; all other
@@ -304,6 +363,10 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
     seconds for a national vintage, at the price of not seeing narrow-but-inexact intervals.
     ``reporting[i]`` (optional): period → kommuner that reported, per vintage (public in the manifest);
     without it the population of a län or Riket is that of the kommuner with cells, else of all.
+    ``truths[i]`` (optional, ``truth_values`` of vintage i's unsuppressed figures): only quantities whose
+    true value is 1–4 cases are then examined — the contract's criterion. Without it (the default, and
+    for a vintage whose truth is None) every quantity whose interval meets 1–4 is, which is stricter:
+    it also flags narrow intervals around a true 0 or ≥ 5.
     """
     lan_of = {m.kod: m.lan_id for m in municipalities()}
     pop = _population(population)
@@ -323,6 +386,8 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
         return [Finding(len(vintages) - 1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
                         "de publicerade värdena är inbördes motsägelsefulla")]
     targets = _targets(lp, len(vintages), lb, ub)
+    if truths is not None:
+        targets = _sensitive(targets, {i: k for k, i in lp.index.items()}, truths)
     exact: set[int] = set()
     if intervals:
         findings = _solve(lp, lb, ub, targets, exact, lan_of)

@@ -99,8 +99,9 @@ def protect_until_clean(figures: pd.DataFrame, previous: pd.DataFrame | None,
     """``apply_disclosure``, audited by ``check``; returns the clean table and how many cells the repair hid.
 
     WHY a repair loop after an optimising secondary step: the elimination in
-    ``pipeline.keyfigures.secondary`` is exact for the linear relations but does not model rounding of
-    rates and shares or the inequalities between quantities (a subset ≤ all cases, kön 3 ≤ annat/okänt).
+    ``pipeline.keyfigures.secondary`` is exact for the linear relations, and its LP interval step (the
+    inequalities between quantities) runs only up to a size; nationally, and for changes whose binding
+    constraints are all facts of earlier vintages, the audit may still narrow a quantity.
     Where the independent audit still narrows a quantity, the cell its finding points at is hidden and
     protected as well, and the candidate is audited again. The audit itself stays untouched by this:
     it only ever sees the candidate's files. Raises ``DisclosureRefused`` when the findings remain.

@@ -1,0 +1,213 @@
+"""Interval protection after the Gaussian elimination: widen every sensitive quantity's feasible interval.
+
+WHY a second step: the elimination (``pipeline.keyfigures.secondary``) decides *linear* dependence, so
+no small quantity is ever exactly computable. But the criterion of issue 9 asks more: the values
+consistent with everything published must span ≥ 5 integers and contain 0 or a value ≥ 5. Counts are
+non-negative, a subset is at most all cases (insats ≤ ärenden, women with insats ≤ women), a share's
+numerator is at most its denominator, a quarter's cases at most the year's: these *inequalities* narrow
+an interval without making it exact (a hidden K under a published T − M is at least the published K of
+every subset quantity). Statistics Norway's GaussSuppression meets the same problem with an interval
+step solved by linear programming after the elimination (SSBtools, ``rangeMin``/``lpPackage``); this
+module does that over the elimination's own atoms:
+
+* variables: the atoms (one count per quantity × kommun × period × gender part, ≥ 0);
+* published cells fix their atoms' sums (a rate or a share is taken as its exact count — the intruder
+  knows less, so this is conservative);
+* the inequalities above, at atom level (each holds for every kommun × period × gender part);
+* for every sensitive quantity (true value 1–4), maximise and, if needed, minimise it. When the interval
+  is too narrow, the published cell whose constraint binds (non-zero dual) and that is cheapest to hide
+  (last in publication priority, never a fact of an earlier vintage) is suppressed, and the quantity is
+  solved again. Hiding only removes constraints, so a quantity once protected stays protected: one pass.
+
+Deterministic (ties by publication order). The independent audit (``pipeline.release.audit``) still
+checks the published files afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import highspy
+import numpy as np
+from scipy.sparse import csr_matrix
+
+MIN_CASES = 5
+INF = highspy.kHighsInf
+BIG = 1e7
+"""Upper bound on every atom: keeps each LP bounded (far above any real count)."""
+DUAL_TOL = 1e-9
+
+Vector = dict[int, float]
+
+
+def protected(lo, hi, offset=None):
+    """The criterion for a quantity whose true value is 1–4: ≥ 5 integers, containing 0 or a value ≥ 5.
+    With ``offset`` (a value published before) the quantity is the change ``x − offset``: then 0 or a
+    change of ≥ 5 either way. Works on arrays too."""
+    lo_i, hi_i = np.ceil(lo - 1e-6), np.floor(hi + 1e-6)
+    if offset is None:
+        return (hi_i - lo_i >= MIN_CASES - 1) & ((lo_i <= 0) | (hi_i >= MIN_CASES))
+    lo_i, hi_i = lo_i - np.round(offset), hi_i - np.round(offset)
+    return (hi_i - lo_i >= MIN_CASES - 1) & (((lo_i <= 0) & (hi_i >= 0)) | (hi_i >= MIN_CASES) | (lo_i <= -MIN_CASES))
+
+
+class _Model:
+    """The atom LP with one row per published vector; hiding a cell frees its rows."""
+
+    def __init__(self, n_atoms: int, rows: list[tuple[Vector, float, float, int]]) -> None:
+        self.cell_of_row = np.array([cell for *_, cell in rows], dtype=np.int64)
+        r, c, v = [], [], []
+        for k, (vec, _, _, _) in enumerate(rows):
+            for i, a in vec.items():
+                r.append(k)
+                c.append(i)
+                v.append(a)
+        a = csr_matrix((v, (r, c)), shape=(len(rows), n_atoms)).tocsc()
+        self.lo = np.array([lo for _, lo, _, _ in rows], dtype=float)
+        self.hi = np.array([hi for _, _, hi, _ in rows], dtype=float)
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("threads", 1)
+        self.h.setOptionValue("presolve", "off")  # warm starts between objectives
+        self.h.setOptionValue("solver", "simplex")
+        self.h.setOptionValue("simplex_strategy", 4)  # primal: a new objective keeps the last basis feasible
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n_atoms, len(rows)
+        lp.col_cost_ = np.zeros(n_atoms)
+        lp.col_lower_, lp.col_upper_ = np.zeros(n_atoms), np.full(n_atoms, BIG)
+        lp.row_lower_, lp.row_upper_ = self.lo, self.hi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(float)
+        self.h.passModel(lp)
+        self.n = n_atoms
+        self.rows_of: dict[int, list[int]] = {}
+        for k, cell in enumerate(self.cell_of_row):
+            if cell >= 0:
+                self.rows_of.setdefault(int(cell), []).append(k)
+
+    def free(self, cell: int) -> None:
+        rows = np.array(self.rows_of.get(cell, []), dtype=np.int32)
+        if len(rows):
+            self.h.changeRowsBounds(len(rows), rows, np.full(len(rows), -INF), np.full(len(rows), INF))
+
+    def point(self, up: np.ndarray) -> np.ndarray | None:
+        """A feasible point pushed in direction ``up`` (maximises ``up · x``)."""
+        self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), -up)
+        self.h.run()
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(self.h.getSolution().col_value)
+
+    def optimum(self, vec: Vector, *, maximise: bool) -> tuple[float, np.ndarray] | None:
+        """Optimum of ``vec · x`` and the rows' duals (which constraints bind)."""
+        cols = np.array(list(vec), dtype=np.int32)
+        cost = np.array([(-a if maximise else a) for a in vec.values()], dtype=float)
+        self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), np.zeros(self.n))
+        self.h.changeColsCost(len(cols), cols, cost)
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return (np.inf if maximise else -np.inf), np.zeros(len(self.lo))
+        if status != highspy.HighsModelStatus.kOptimal:
+            return None
+        value = float(self.h.getInfo().objective_function_value)
+        return (-value if maximise else value), np.asarray(self.h.getSolution().row_dual)
+
+
+def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, float]]],
+                      inequalities: list[Vector], targets: Sequence[tuple[Vector, float, float | None]],
+                      published: np.ndarray, can_hide: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Cells to suppress so that every target (vector, true value, offset) is interval-protected: the
+    true value is 1–4 (offset None) or differs by 1–4 from the offset, a value published before.
+
+    ``cell_rows``: per cell its published vectors and their values; ``inequalities``: vectors ≤ 0
+    (sub − super); ``rank``: publication order (higher = hidden first); ``can_hide``: not a fact.
+    """
+    rows: list[tuple[Vector, float, float, int]] = []
+    for cell in sorted(cell_rows):
+        if published[cell]:
+            rows += [(vec, value, value, cell) for vec, value in cell_rows[cell]]
+    rows += [(vec, -INF, 0.0, -1) for vec in inequalities]
+    added = np.zeros(len(published), dtype=bool)
+    if not targets or not rows:
+        return added
+    model = _Model(n_atoms, rows)
+    hideable = can_hide & published
+
+    unique: dict[tuple, tuple[Vector, float | None]] = {}
+    for vec, _, offset in targets:
+        unique.setdefault((frozenset(vec.items()), offset), (vec, offset))
+    todo = [unique[k] for k in sorted(unique, key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1]))]
+    todo = [todo[j] for j in np.flatnonzero(~_spread(model, todo))]
+
+    def interval(vec: Vector, offset: float | None) -> tuple[float, float, list[np.ndarray]] | None:
+        high = model.optimum(vec, maximise=True)
+        if high is None:
+            return None
+        if high[0] - (offset or 0.0) >= 2 * MIN_CASES - 2:
+            # ≥ 8 above a true value ≤ 4: spans ≥ 5 integers and reaches ≥ 5 whatever the minimum; no need to
+            # solve it (any low end ≤ the true value gives the same verdict)
+            return high[0] - 2 * MIN_CASES, high[0], []
+        low = model.optimum(vec, maximise=False)
+        if low is None:
+            return None
+        return low[0], high[0], [high[1], low[1]]
+
+    for vec, offset in todo:
+        while True:
+            found = interval(vec, offset)
+            if found is None:
+                break  # infeasible cannot happen with the true values; leave it to the audit
+            lo, hi, duals = found
+            if protected(lo, hi, offset):
+                break
+            binding = np.zeros(len(model.cell_of_row), dtype=bool)
+            for dual in duals:
+                binding |= np.abs(dual) > DUAL_TOL
+            cells = {int(c) for c in model.cell_of_row[binding] if c >= 0 and hideable[c]}
+            if not cells:
+                break  # only facts bind: nothing left to hide here (the audit decides)
+            cell = max(cells, key=lambda c: rank[c])
+            model.free(cell)
+            hideable[cell] = False
+            added[cell] = True
+    return added
+
+
+SPREAD_ROUNDS = 12
+
+
+def _spread(model: _Model, targets: list[tuple[Vector, float | None]]) -> np.ndarray:
+    """Targets shown protected by a few feasible points (cheap): each point is a set of values the
+    intruder cannot exclude, so the range of the points understates every interval — a target whose
+    range already meets the criterion is protected; the rest get exact optima."""
+    if not targets:
+        return np.zeros(0, dtype=bool)
+    r, c, v = [], [], []
+    offsets = np.array([np.nan if o is None else o for _, o in targets])
+    changes = ~np.isnan(offsets)
+    for j, (vec, _) in enumerate(targets):
+        for i, a in vec.items():
+            r.append(j)
+            c.append(i)
+            v.append(a)
+    t = csr_matrix((v, (r, c)), shape=(len(targets), model.n))
+    lo = np.full(len(targets), np.inf)
+    hi = np.full(len(targets), -np.inf)
+    done = np.zeros(len(targets), dtype=bool)
+    rng = np.random.default_rng(0)
+    for w in range(SPREAD_ROUNDS):
+        sign = np.ones(len(targets)) if w % 2 == 0 else -np.ones(len(targets))
+        if w >= 2:
+            sign = rng.choice([-1.0, 1.0], size=len(targets))
+        point = model.point(np.asarray(t.T @ (sign * ~done), dtype=float).ravel())
+        if point is None:
+            break
+        values = t @ point
+        lo, hi = np.minimum(lo, values), np.maximum(hi, values)
+        done = np.where(changes, protected(lo, hi, np.nan_to_num(offsets)), protected(lo, hi))
+        if done.all():
+            break
+    return done
