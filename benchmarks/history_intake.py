@@ -62,7 +62,7 @@ def build(out: Path, quarters: list[str], measured: str, seed: int, fast: bool =
     os.environ["SUKF_DATA_DIR"] = str(out / "data")
     from pipeline.contract.dictionary import municipalities
     from pipeline.keyfigures.population import load_population_csv
-    from pipeline.raw.ingest import ingest_landing
+    from pipeline.raw.ingest import drop_in_landing, ingest_landing
     from pipeline.settings import paths
     from pipeline.submission.generator import write_submissions
     from pipeline.validation.record_and_stage import validate_and_stage
@@ -75,11 +75,7 @@ def build(out: Path, quarters: list[str], measured: str, seed: int, fast: bool =
     print(f"generated {len(files)} files in {time.perf_counter() - t:.0f} s", flush=True)
     for q in quarters:
         t, c = time.perf_counter(), cpu()
-        for f in files:
-            if f.parent.name == q:
-                target = p.landing / q / f.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(f, target)
+        drop_in_landing(p, [f for f in files if f.parent.name == q])
         ingest_landing(p, q)
         outcomes = take_in_without_rules(p, q) if fast else validate_and_stage(p, q)
         rejected = sum(o.submission.status != "accepted" for o in outcomes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pipeline.settings import paths
 def stage_demo_files(quarters: list[str], *, seed: int, missing_share: float) -> int:
     """Generate submissions and place them in ``landing/<quarter>/``; returns the file count."""
     from pipeline.keyfigures.population import load_population_csv
+    from pipeline.raw.ingest import drop_in_landing
     from pipeline.submission.generator import write_submissions
 
     p = paths()
@@ -34,16 +34,8 @@ def stage_demo_files(quarters: list[str], *, seed: int, missing_share: float) ->
         files = write_submissions(Path(tmp), quarters, kommuner=codes, seed=seed, fmt="mixed")
         load_population_csv(Path(tmp) / "population_18plus.csv", p)
         late = {(q, k) for q in quarters for k in codes if rng.random() < missing_share}
-        staged = 0
-        for file in files:
-            quarter = file.parent.name
-            if (quarter, file.name[:4]) in late:
-                continue
-            target = p.landing / quarter / file.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(file, target)
-            staged += 1
-    return staged
+        on_time = [f for f in files if (f.parent.name, f.name[:4]) not in late]
+        return len(drop_in_landing(p, on_time))
 
 
 def riket_excerpt(release: Path, period: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.raw.ingest import drop_in_landing
 from pipeline.settings import Paths
 from pipeline.submission.generator import write_population, write_submissions
 
@@ -27,9 +28,7 @@ def install(root: Path, generated: Path, *, landing: bool = True) -> Paths:
     """A fresh data folder with the population file and (``landing``) the quarter's files dropped in landing."""
     p = Paths(root).ensure()
     if landing:
-        (p.landing / QUARTER).mkdir(parents=True, exist_ok=True)
-        for file in (generated / QUARTER).iterdir():
-            shutil.copyfile(file, p.landing / QUARTER / file.name)
+        drop_in_landing(p, sorted((generated / QUARTER).iterdir()))
     shutil.copyfile(generated / "population_18plus.csv", p.population_csv)
     return p
 

@@ -24,7 +24,7 @@ import pytest
 from pipeline.contract.dictionary import municipalities
 from pipeline.defs.transform import dbt_plan, record_build
 from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary
-from pipeline.raw.ingest import ingest_landing
+from pipeline.raw.ingest import drop_in_landing, ingest_landing
 from pipeline.release import publish
 from pipeline.release.from_warehouse import publish_national, read_key_figures
 from pipeline.release.year_loss import counts_by_year, summary_from_counts
@@ -41,11 +41,7 @@ CORRECTED = ("1080", "2024Q2")
 def take_in(p: Paths, files: list[Path]) -> None:
     """The intake job's work for these files (door check + archive + register, validation, staging)."""
     for quarter in sorted({f.parent.name for f in files}):
-        for f in files:
-            if f.parent.name == quarter:
-                target = p.landing / quarter / f.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(f, target)
+        drop_in_landing(p, [f for f in files if f.parent.name == quarter])
         ingest_landing(p, quarter)
         validate_and_stage(p, quarter)
 

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import logging
-import shutil
 
 import dagster as dg
 import duckdb
@@ -17,6 +16,7 @@ import pytest
 
 from pipeline.contract.dictionary import municipalities
 from pipeline.raw import archive
+from pipeline.raw.ingest import drop_in_landing
 from pipeline.raw.register import Register
 from pipeline.staged.accepted import file_for
 from pipeline.submission.generator import write_submissions
@@ -28,10 +28,7 @@ STOCKHOLMS_LAN = [m.kod for m in municipalities() if m.lan_id == "0001"]
 
 
 def land(sukf_paths, files):
-    for file in files:
-        target = sukf_paths.landing / file.parent.name / file.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(file, target)
+    drop_in_landing(sukf_paths, files)
 
 
 def run(period, instance=None):

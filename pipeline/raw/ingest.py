@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -86,6 +87,19 @@ def _kommunkod_in_content(frame) -> str | None:
         return None
     values = set(frame["kommunkod"].str.strip()) & municipality_codes()
     return values.pop() if len(values) == 1 else None
+
+
+def drop_in_landing(paths: Paths, files: list[Path], quarter: str | None = None) -> list[Path]:
+    """Copy generated or delivered files into ``landing/<quarter>/`` as a coordinator drops them there
+    (``quarter`` None: each file's own folder name, as the generator writes them). One definition for
+    the demo, the benchmarks and the tests; ``ingest_landing`` then takes them in."""
+    placed = []
+    for file in files:
+        target = paths.landing / (quarter or file.parent.name) / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+        placed.append(target)
+    return placed
 
 
 def landing_files(paths: Paths, period: str | None = None) -> list[tuple[str, Path]]:
