@@ -165,13 +165,49 @@ def read_period(paths: Paths, period: str) -> pd.DataFrame:
     return _read(sorted((paths.accepted / period).glob("*.parquet")))
 
 
-def history(paths: Paths, kommunkod: str, before_period: str) -> pd.DataFrame:
-    """This municipality's accepted cases of every quarter before ``before_period``."""
-    files = sorted(
-        f for folder in paths.accepted.iterdir() if folder.is_dir() and folder.name < before_period
-        for f in [folder / f"{kommunkod}.parquet"] if f.exists()
-    ) if paths.accepted.exists() else []
-    return _read(files)
+def history(paths: Paths, kommunkod: str, before_period: str,
+            columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """This municipality's accepted cases of every quarter before ``before_period`` (``columns``: only those)."""
+    return histories(paths, [(kommunkod, before_period)], columns)[(kommunkod, before_period)]
+
+
+def histories(paths: Paths, wanted: list[tuple[str, str]],
+              columns: tuple[str, ...] | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+    """(kommunkod, before_period) -> that municipality's accepted cases of the quarters before, for a
+    whole batch in one DuckDB read.
+
+    WHY one read with only the ``columns`` asked for: after 40 quarters a national batch has ≈ 11 600
+    staged files behind it; one query per kommun reading every column cost ≈ 15 s CPU, growing with
+    history, where one projected read is about half that (the file opens are what is left)."""
+    latest: dict[str, str] = {}
+    for kommunkod, before in wanted:
+        latest[kommunkod] = max(before, latest.get(kommunkod, before))
+    folders = sorted(f for f in paths.accepted.iterdir()
+                     if f.is_dir() and not f.name.startswith("_")) if paths.accepted.exists() else []
+    files = [f for folder in folders for k, before in sorted(latest.items()) if folder.name < before
+             for f in [folder / f"{k}.parquet"] if f.is_file()]
+    names = list(columns or COLUMNS)
+    if files:
+        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        select = ", ".join(f'"{c}"' for c in names)
+        def query(options: str) -> str:
+            return (f"select {select}, parse_filename(parse_dirpath(filename), true) as _period, "
+                    f"parse_filename(filename, true) as _kommun from read_parquet([{listing}], filename=true{options})")
+
+        with _LOCK:
+            try:  # every file has the one schema the stager writes: no per-file schema union (≈ 30 % of the read)
+                frame = _duckdb().execute(query("")).df()
+            except duckdb.Error:  # a file from an older schema: match columns by name
+                frame = _duckdb().execute(query(", union_by_name=true")).df()
+    else:
+        frame = pd.DataFrame(columns=[*names, "_period", "_kommun"])
+    out: dict[tuple[str, str], pd.DataFrame] = {}
+    by_kommun = dict(tuple(frame.groupby("_kommun", sort=False))) if len(frame) else {}
+    for kommunkod, before in wanted:
+        rows = by_kommun.get(kommunkod, frame.iloc[0:0])
+        rows = rows[rows["_period"] < before]
+        out[(kommunkod, before)] = rows.drop(columns=["_period", "_kommun"]).reset_index(drop=True)
+    return out
 
 
 def own_quarters(paths: Paths, kommunkod: str) -> dict[str, pd.DataFrame]:

@@ -23,6 +23,7 @@ from pipeline.raw import archive
 from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submission, Verdict
 from pipeline.settings import Paths
 from pipeline.staged import accepted as staged
+from pipeline.validation.case_checks import HISTORY_COLUMNS
 from pipeline.validation.report import META_KEYS, render_html, render_json
 from pipeline.validation.validate import BatchItem, ValidationResult, validate_batch
 
@@ -56,11 +57,10 @@ def _check_all(paths: Paths, pending: list[Submission]) -> list[ValidationResult
     Histories are read before any outcome is recorded, as each file is judged against the staged
     cases of earlier quarters only.
     """
-    items = []
-    for sub in pending:
-        history = staged.history(paths, sub.kommunkod, sub.period) if sub.kommunkod else None
-        items.append(BatchItem(archive.load(paths.raw, sub.sha256), sub.original_name, sub.period,
-                               sub.kommunkod, history))
+    histories = staged.histories(paths, [(s.kommunkod, s.period) for s in pending if s.kommunkod],
+                                 HISTORY_COLUMNS)
+    items = [BatchItem(archive.load(paths.raw, sub.sha256), sub.original_name, sub.period, sub.kommunkod,
+                       histories[(sub.kommunkod, sub.period)] if sub.kommunkod else None) for sub in pending]
     return validate_batch(items)
 
 
@@ -121,7 +121,7 @@ class Staging:
 
 def _rebuild_validated(paths: Paths, sub: Submission) -> None:
     """Re-derive a missing validated file from the raw archive (checksum-verified), e.g. after a crash."""
-    history = staged.history(paths, sub.kommunkod, sub.period)
+    history = staged.history(paths, sub.kommunkod, sub.period, HISTORY_COLUMNS)
     (result,) = validate_batch([BatchItem(archive.load(paths.raw, sub.sha256), sub.original_name, sub.period,
                                           sub.kommunkod, history)])
     if result.cases is None:
