@@ -54,6 +54,34 @@ def cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def load_stages() -> Stages:
+    """Both modes time the same stages under the same names (indented: part of the line above). The
+    assets look these functions up as module attributes at call time, so wrapping them here times the
+    real job; call after any other patching of the same attributes."""
+    from pipeline.defs import intake, publication, transform
+    from pipeline.release import from_warehouse
+    from pipeline.validation import expectations, validate
+
+    stages = Stages()
+    for module, attribute, name in (
+            (intake, "ingest_landing", "ingest (door check, archive, register)"),
+            (intake, "validate_pending", "validate (read, GE, rules, reports)"),
+            (validate.expectations, "run_file_suites_batch", "  of which Great Expectations (files)"),
+            (intake, "stage_period", "stage + national GE check"),
+            (intake, "read_period", "stage + national GE check"),
+            (expectations, "run_suites", "stage + national GE check"),
+            (transform, "dbt_plan", "dbt build (plan, subprocess, events)"),
+            (from_warehouse, "read_key_figures", "  read mart"),
+            (from_warehouse, "history_cells", "  facts of earlier vintages"),
+            (from_warehouse, "apply_disclosure", "  disclosure"),
+            (from_warehouse, "audit_candidate", "  audit gate"),
+            (from_warehouse.publish, "publish_vintage", "  write vintage"),
+            (publication, "publish_national", "disclosure + audit + publish")):
+        stages.wrap(module, attribute, name)
+    stages.wrap_generator(transform, "with_test_results", "dbt build (plan, subprocess, events)")
+    return stages
+
+
 class Stages:
     """CPU per pipeline stage, by wrapping module attributes the assets look up at call time."""
 
@@ -133,13 +161,11 @@ def national(args) -> dict:
     startup["great_expectations_import"] = cpu() - started
 
     from pipeline.contract.dictionary import municipalities
-    from pipeline.defs import intake, publication, transform
     from pipeline.defs.load import dagster_home, run_quarter
     from pipeline.keyfigures.population import load_population_csv
     from pipeline.release import from_warehouse
     from pipeline.settings import paths
     from pipeline.submission.generator import write_submissions
-    from pipeline.validation import validate
 
     sys.path.insert(0, str(HERE))
     from floor import compare_with_mart, run_floor
@@ -159,16 +185,7 @@ def national(args) -> dict:
     shutil.copytree(p.dbt_target, probe)
     startup["dbt_start_subprocess"] = dbt_parse_cpu(probe)
 
-    stages = Stages()
-    stages.wrap(intake, "ingest_landing", "ingest (door check, archive, register)")
-    stages.wrap(intake, "validate_pending", "validate (read, GE, rules, reports)")
-    stages.wrap(validate.expectations, "run_file_suites_batch", "  of which Great Expectations (files)")
-    stages.wrap(intake, "stage_period", "stage")
-    stages.wrap(intake, "read_period", "national GE check")
-    stages.wrap(expectations, "run_suites", "national GE check")
-    stages.wrap_generator(transform, "with_test_results", "dbt build (subprocess + events)")
-    stages.wrap(from_warehouse, "apply_disclosure", "  of which disclosure")
-    stages.wrap(publication, "publish_national", "disclosure + publish")
+    stages = load_stages()
 
     dagster_home()
     instance = dg.DagsterInstance.get()
@@ -307,9 +324,8 @@ def load_only(quarter: str, report: Path) -> None:
     """The child of history mode: one ``quarterly_load`` run as ``sukf load`` makes it, CPU per stage."""
     import dagster as dg
 
-    from pipeline.defs import intake, publication, transform
+    from pipeline.defs import transform
     from pipeline.defs.load import dagster_home, run_quarter
-    from pipeline.release import from_warehouse
 
     plans: list = []
     planned = transform.dbt_plan
@@ -320,19 +336,7 @@ def load_only(quarter: str, report: Path) -> None:
         return plan
 
     transform.dbt_plan = recording
-    stages = Stages()
-    stages.wrap(intake, "ingest_landing", "ingest")
-    stages.wrap(intake, "validate_pending", "validate")
-    stages.wrap(intake, "stage_period", "stage + national GE check")
-    stages.wrap(intake, "read_period", "stage + national GE check")
-    stages.wrap(transform, "dbt_plan", "dbt build (plan, subprocess, events)")
-    stages.wrap_generator(transform, "with_test_results", "dbt build (plan, subprocess, events)")
-    stages.wrap(from_warehouse, "read_key_figures", "  read mart")
-    stages.wrap(from_warehouse, "history_cells", "  facts of earlier vintages")
-    stages.wrap(from_warehouse, "apply_disclosure", "  disclosure")
-    stages.wrap(from_warehouse, "audit_candidate", "  audit gate")
-    stages.wrap(from_warehouse.publish, "publish_vintage", "  write vintage")
-    stages.wrap(publication, "publish_national", "disclosure + audit + publish")
+    stages = load_stages()
     dagster_home()
     started = cpu()
     result = run_quarter(quarter, instance=dg.DagsterInstance.get())
