@@ -155,7 +155,7 @@ def staged_kommuner(paths: Paths, period: str) -> set[str]:
 def _read(files: list[Path]) -> pd.DataFrame:
     if not files:
         return pd.DataFrame(columns=list(COLUMNS))
-    listing = ", ".join(f"'{f}'" for f in files)
+    listing = ", ".join(_sql_text(str(f)) for f in files)
     with _LOCK:
         return _duckdb().execute(f"select * from read_parquet([{listing}], union_by_name=true)").df()
 
@@ -188,7 +188,7 @@ def histories(paths: Paths, wanted: list[tuple[str, str]],
              for f in [folder / f"{k}.parquet"] if f.is_file()]
     names = list(columns or COLUMNS)
     if files:
-        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        listing = ", ".join(_sql_text(str(f)) for f in files)
         select = ", ".join(f'"{c}"' for c in names)
         def query(options: str) -> str:
             return (f"select {select}, parse_filename(parse_dirpath(filename), true) as _period, "
