@@ -15,6 +15,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import duckdb
 import oracle
 import pandas as pd
 import pytest
@@ -153,7 +154,8 @@ def test_oracle_data_exercises_every_branch(built: tuple[pd.DataFrame, pd.DataFr
     assert set(expected["kpi"]) == {k.id for k in KPIS}, "oraklet och katalogen har olika KPI:er"
 
 
-def test_data_tests_fail_on_broken_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _broken_installation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """One staged file with an unknown kon code and a duplicated case id, and a population of 0."""
     monkeypatch.setenv("SUKF_DATA_DIR", str(tmp_path / "data"))
     paths = Paths(tmp_path / "data").ensure()
     frame = normalise(simulate_cases(["2025Q1"], ["0380"], seed=3)[("0380", "2025Q1")])
@@ -162,15 +164,49 @@ def test_data_tests_fail_on_broken_input(tmp_path: Path, monkeypatch: pytest.Mon
     write_accepted(paths, period="2025Q1", kommunkod="0380", cases=frame, submission_id="s1", version=1)
     paths.population_csv.parent.mkdir(parents=True, exist_ok=True)
     paths.population_csv.write_text("kommunkod,year,gender,population\n0380,2025,T,0\n", encoding="utf-8")
+    return paths
 
+
+def test_data_tests_fail_on_broken_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = _broken_installation(tmp_path, monkeypatch)
     result = run_dbt(paths.root, tmp_path, "build", "--select", "stg_cases", "stg_population", "stg_kommuner")
     assert result.returncode != 0
     run_results = json.loads((tmp_path / "target" / "run_results.json").read_text(encoding="utf-8"))
-    failed = {r["unique_id"].split(".")[2] for r in run_results["results"] if r["status"] == "fail"}
-    assert any(name.startswith("accepted_values_stg_cases_kon") for name in failed), failed
-    assert any(name.startswith("unique_combination_of_columns_stg_cases") for name in failed), failed
-    assert any(name.startswith("expression_is_true_stg_population") for name in failed), failed
-    assert not any("enhet_typ" in name for name in failed), "a valid column must not fail"
+    failed = {r["unique_id"].split(".")[2]: r for r in run_results["results"] if r["status"] == "fail"}
+    assert "stg_cases_dictionary_rules" in failed, failed.keys()
+    assert any(name.startswith("unique_combination_of_columns_stg_cases") for name in failed), failed.keys()
+    assert any(name.startswith("expression_is_true_stg_population") for name in failed), failed.keys()
+    # the dictionary's rules are one test: its failing rows say which column broke which rule
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    broken = con.execute(failed["stg_cases_dictionary_rules"]["compiled_code"]).fetchall()
+    con.close()
+    assert ("kon", "accepted_values", "7", 1) in broken, broken
+    assert not any(column == "enhet_typ" for column, *_ in broken), "a valid column must not fail"
+
+
+def test_in_process_build_reports_failures_and_releases_the_warehouse(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load runs dbt in its own process (pipeline.defs.transform): a failed test must come back as a
+    failed result, and the DuckDB file must be closed afterwards (dbt-duckdb keeps it open otherwise), so
+    publication in the same process and any other process can open it."""
+    from pipeline.defs.transform import run_dbt_in_process
+
+    paths = _broken_installation(tmp_path, monkeypatch)
+    target = tmp_path / "target"
+    build = run_dbt_in_process(["build", "--vars", json.dumps(paths.dbt_vars()), "--project-dir", str(DBT_PROJECT_DIR),
+                                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+                                "--log-path", str(target)], DBT_PROJECT_DIR)
+    assert not build.success
+    status = {r["data"]["node_info"]["unique_id"].split(".")[2]: r["data"]["node_info"]["node_status"]
+              for r in build.results}
+    assert status["stg_cases"] == "success" and status["stg_cases_dictionary_rules"] == "fail", status
+    assert "mart_key_figures" not in status, "a failed test must stop the models downstream of it"
+    assert (target / "dbt.log").exists()
+    con = duckdb.connect(str(paths.warehouse))  # read-write: fails if this process still held it otherwise
+    staged = str(paths.accepted / "2025Q1" / "*.parquet")
+    assert con.execute("select (select count(*) from stg_cases) = (select count(*) from read_parquet(?))",
+                       [staged]).fetchone()[0]
+    con.close()
 
 
 def test_population_file_is_created_and_validated(tmp_path: Path) -> None:

@@ -81,40 +81,46 @@ def render_contract_macro() -> str:
     ])
 
 
-def _column(var: Variable) -> dict:
-    """One column entry of stg_cases with the tests the dictionary implies."""
-    tests: list = []
+def _rule(var: Variable) -> dict | None:
+    """The dictionary's rules for one column of stg_cases (None: it has none), for ``dictionary_rules``."""
+    rule: dict = {"column": var.name}
     if var.required is Required.YES:
-        tests.append("not_null")
+        rule["not_null"] = True
     if var.name in ALWAYS_REQUIRED_WHEN_CLOSED:
-        tests.append({"not_null": {"config": {"where": "avslutsdatum is not null"}}})
+        rule["not_null_where"] = "avslutsdatum is not null"
     if var.kind is Kind.CODE:
-        tests.append({"accepted_values": {"arguments": {"values": list(var.codes)}}})
-    if var.kind is Kind.KOMMUNKOD:
-        tests.append({"relationships": {"arguments": {"to": "ref('stg_kommuner')", "field": "kommunkod"}}})
+        rule["accepted_values"] = list(var.codes)
+    return rule if len(rule) > 1 else None
+
+
+def _column(var: Variable) -> dict:
+    """One column entry of stg_cases; its dictionary rules are in the model's ``dictionary_rules`` test."""
     entry: dict = {"name": var.name, "description": f"{var.label_sv}. {var.description_sv}"}
     if var.kind is Kind.DATE:
         entry["description"] += " Typad som DATE."
     if var.kind is Kind.MULTI:
         model, _ = BRIDGES[var.name]
         entry["description"] += f" En rad per kod finns i {model}."
-    if tests:
-        entry["data_tests"] = tests
+    if var.kind is Kind.KOMMUNKOD:
+        entry["data_tests"] = [{"relationships": {"arguments": {"to": "ref('stg_kommuner')", "field": "kommunkod"}}}]
     return entry
+
+
+def _rules_test(model: str, rules: list[dict]) -> dict:
+    """One test for every dictionary rule of ``model`` (macros/tests/test_dictionary_rules.sql says why)."""
+    return {"dictionary_rules": {"name": f"{model}_dictionary_rules", "arguments": {"rules": rules}}}
 
 
 def _bridge_model(var: Variable) -> dict:
     model, column = BRIDGES[var.name]
+    keys = ("kommunkod", "period", "arende_id")
     return {
         "name": model,
         "description": f"{var.label_sv}: en rad per ärende, kvartal och kod (flervalsvariabeln {var.name} uppdelad).",
-        "columns": [
-            {"name": key, "description": f"Del av ärendets nyckel ({key}).", "data_tests": ["not_null"]}
-            for key in ("kommunkod", "period", "arende_id")
-        ] + [
-            {"name": column, "description": f"En kod ur {var.name}.",
-             "data_tests": ["not_null", {"accepted_values": {"arguments": {"values": list(var.codes)}}}]},
-        ],
+        "data_tests": [_rules_test(model, [*({"column": key, "not_null": True} for key in keys),
+                                           {"column": column, "not_null": True, "accepted_values": list(var.codes)}])],
+        "columns": [{"name": key, "description": f"Del av ärendets nyckel ({key})."} for key in keys]
+        + [{"name": column, "description": f"En kod ur {var.name}."}],
     }
 
 
@@ -128,7 +134,8 @@ def render_stg_cases_yml() -> str:
                 "typade: datum som DATE, övriga koder som text."
             ),
             "data_tests": [{"unique_combination_of_columns": {
-                "arguments": {"combination": ["kommunkod", "period", "arende_id"]}}}],
+                "arguments": {"combination": ["kommunkod", "period", "arende_id"]}}},
+                _rules_test("stg_cases", [r for r in map(_rule, VARIABLES) if r is not None])],
             "columns": [_column(v) for v in VARIABLES],
         },
         *(_bridge_model(v) for v in VARIABLES if v.kind is Kind.MULTI),

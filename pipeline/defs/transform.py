@@ -4,12 +4,17 @@ One national build, not partitioned: the mart holds every period of the national
 the staged files of every quarter after each intake, so what the Dagster UI shows for these assets is
 exactly what the warehouse holds. dbt is the only writer of the DuckDB warehouse.
 
-Start-up cost is part of every load (issue 12), so three things are deliberate:
+Start-up cost is part of every load (issue 12), so four things are deliberate:
 - the manifest is prepared once (``DbtProject.prepare_if_dev()`` under ``dagster dev``; otherwise only
   when it is missing or older than the project's files), never parsed on every import;
-- :class:`SukfDbtCli` skips two things ``DbtCliResource.cli`` does on every call that we never use:
-  ``dbt --version`` in a subprocess (it also asks PyPI for the latest version) and an in-process dbt
-  adapter (≈7 s CPU; only needed for ``fetch_row_counts``/``fetch_column_metadata``);
+- the build runs dbt in the step's own process (:meth:`SukfDbtCli.build`, dbt's ``dbtRunner``), not as
+  ``DbtCliResource.cli``'s subprocess: importing dagster-dbt already imports most of dbt, so a subprocess
+  paid Python and dbt's imports (≈4 s CPU of its ≈6.8 s start) a second time, and then wrote every event
+  as a JSON line that this process parsed again. dbt still parses the project (partially), plans and
+  runs every model and test itself; only the result events are handed over, as the dicts of dbt's JSON
+  log, to dagster-dbt's own translation into Dagster events;
+- :class:`SukfDbtCli` never runs ``dbt --version`` in a subprocess (it also asks PyPI for the latest
+  version) nor builds a second dbt adapter (only ``fetch_row_counts``/``fetch_column_metadata`` use it);
 - dbt tests are not one Dagster asset check each. Every test is ``severity: error`` and runs inside
   ``dbt build``, where a failure already stops the models downstream of it and fails the step; as 81
   separate checks they cost ≈160 event-log writes per load. Each model's materialization instead lists
@@ -17,9 +22,12 @@ Start-up cost is part of every load (issue 12), so three things are deliberate:
 
 Flat in history (issue 12): the models are incremental by calendar year (``dbt_project/macros/
 year_builds.sql``). ``dbt_plan`` compares each year's inputs (``pipeline.keyfigures.year_inputs``) with
-those of the last successful build and passes only the changed years (and their staged quarters) in the
-environment of the dbt subprocess; the first build of an installation, a missing record or changed code
-is a full refresh.
+those of the last successful build and passes only the changed years (and their staged quarters) to
+dbt in the environment (``SUKF_DBT_YEARS``/``SUKF_DBT_QUARTERS``), while the installation's paths go as
+``--vars``: two mechanisms on purpose, since vars that change from load to load make dbt re-parse the
+whole project twice (≈13 s CPU each, measured; ``dbt_project/macros/year_builds.sql``) and environment
+variables read only at run time keep partial parsing. The first build of an installation, a missing
+record or changed code is a full refresh.
 """
 
 import contextlib
@@ -28,7 +36,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +49,9 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from packaging import version
 
 from pipeline import faults
@@ -61,8 +72,65 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
+"""dbt's events that carry a node's result: the only ones turned into Dagster events."""
+
+IN_PROCESS_FLAGS = ("--log-level", "none", "--log-level-file", "info", "--no-send-anonymous-usage-stats",
+                    "--no-version-check")
+"""No console log (:meth:`SukfDbtCli.build` prints one line per node), dbt.log in the target folder at
+info level (debug writes every query twice; measured ≈1 s CPU of a national build)."""
+
+
+@dataclass
+class InProcessBuild:
+    """What one in-process dbt command left: its result events (dbt's JSON-log dicts) and error messages."""
+
+    results: list[dict]
+    errors: list[str]
+    success: bool = False
+    exception: BaseException | None = None
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a command.
+
+    dbt-duckdb holds its database in a class attribute for the life of the process (a subprocess simply
+    ended); until it is closed, this process cannot open the warehouse read-only (publication does) and
+    another process cannot open it at all."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
+
+
+def run_dbt_in_process(args: Sequence[str], project_dir: Path) -> InProcessBuild:
+    """``dbt <args>`` in this process (``dbtRunner``), from ``project_dir`` as dbt's working directory
+    (source paths in the project are relative to it)."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
+    out = InProcessBuild([], [])
+
+    def collect(event) -> None:  # noqa: ANN001 - dbt's EventMsg (protobuf)
+        if event.info.name in RESULT_EVENTS:
+            out.results.append(msg_to_dict(event))
+        elif event.info.level == "error":
+            out.errors.append(event.info.msg)
+
+    try:
+        with contextlib.chdir(project_dir):
+            done = dbtRunner(callbacks=[collect]).invoke([*args, *IN_PROCESS_FLAGS])
+    finally:
+        release_warehouse()
+    out.success, out.exception = done.success, done.exception
+    return out
+
+
 class SukfDbtCli(DbtCliResource):
-    """``DbtCliResource`` without the per-call costs we do not use (see the module docstring)."""
+    """``DbtCliResource`` whose builds run in this process (see the module docstring), without its
+    per-call costs we do not use."""
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -72,6 +140,32 @@ class SukfDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001, ANN202 - dagster-dbt's own signature
         return None  # only fetch_row_counts / fetch_column_metadata use the adapter
+
+    def build(self, args: Sequence[str], *, context: dg.AssetExecutionContext, target_path: Path) -> Iterator:
+        """``dbt build <args>`` in this process for the context's selection, yielding dagster-dbt's Dagster
+        events for each model and test result (as ``DbtCliResource.cli(...).stream()`` does), then raising
+        if dbt failed. The events come after the build: the step reports them together anyway
+        (:func:`with_test_results`)."""
+        params = get_updated_cli_invocation_params_for_context(
+            context=context, manifest={}, dagster_dbt_translator=Translator())
+        indirect = ["--indirect-selection", params.indirect_selection] if params.indirect_selection else []
+        # dagster-dbt may point a large selection at a temporary copy of the project with a selector file
+        project_dir = Path(params.dbt_project.project_dir if params.dbt_project else self.project_dir)
+        build = run_dbt_in_process(
+            ["build", *args, *params.selection_args, *indirect, "--project-dir", str(project_dir),
+             "--profiles-dir", str(self.profiles_dir or project_dir), "--target-path", str(target_path),
+             "--log-path", str(target_path)], project_dir)
+        for raw in build.results:
+            node = raw["data"].get("node_info", {})
+            print(f"dbt: {node.get('node_status', '?'):>7} {node.get('resource_type', '')} {node.get('node_name', '')}"
+                  f" ({raw['data'].get('execution_time', 0):.2f} s)", flush=True)
+            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+                target_path=target_path, project=params.dbt_project)
+        if not build.success:
+            reasons = [*build.errors, *([str(build.exception)] if build.exception else [])]
+            raise DagsterDbtCliRuntimeError(
+                description=f"dbt build failed (dbt's log: {target_path / 'dbt.log'}):\n" + "\n".join(reasons))
 
 
 def dbt_cli() -> SukfDbtCli:
@@ -233,8 +327,6 @@ def key_figure_models(context: dg.AssetExecutionContext, dbt: SukfDbtCli, data: 
         # warehouse path in the profile, so it is only reusable by the next build of the same installation
         # (a full parse costs seconds). The writer lock makes the builds of one installation sequential.
         with build_environment(plan.env):
-            build = dbt.cli(["build", "--vars", json.dumps(p.dbt_vars()), *plan.args], context=context,
-                            target_path=p.dbt_target)
-            yield from with_test_results(context, build.stream())
-        if build.is_successful():
-            record_build(p, plan, done=True)
+            yield from with_test_results(context, dbt.build(["--vars", json.dumps(p.dbt_vars()), *plan.args],
+                                                            context=context, target_path=p.dbt_target))
+        record_build(p, plan, done=True)  # not reached when dbt failed: build raised
