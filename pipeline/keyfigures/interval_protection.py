@@ -116,31 +116,47 @@ class _Model:
         return (-value if maximise else value), np.asarray(self.h.getSolution().row_dual)
 
 
+def settled(lo: float, hi: float, offset: float | None, strict: bool) -> bool:
+    """Whether a target needs no more hiding. ``strict``: the true value is not known (a change between
+    vintages of atoms no cell carried): then only an interval that meets no change of 1–4 cases either
+    way, or is protected, is settled — the audit's criterion without the truth."""
+    if not strict:
+        return bool(protected(lo, hi, offset))
+    lo_i, hi_i = np.ceil(lo - 1e-6), np.floor(hi + 1e-6)
+    touches = (lo_i <= MIN_CASES - 1 and hi_i >= 1) or (lo_i <= -1 and hi_i >= 1 - MIN_CASES)
+    return not touches or bool(protected(lo, hi, 0.0))
+
+
 def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, float]]],
                       inequalities: list[Vector], targets: Sequence[tuple[Vector, float, float | None]],
-                      published: np.ndarray, can_hide: np.ndarray, rank: np.ndarray) -> np.ndarray:
+                      published: np.ndarray, can_hide: np.ndarray, rank: np.ndarray, *,
+                      facts: Sequence[tuple[Vector, float, float]] = ()) -> np.ndarray:
     """Cells to suppress so that every target (vector, true value, offset) is interval-protected: the
-    true value is 1–4 (offset None) or differs by 1–4 from the offset, a value published before.
+    true value is 1–4 (offset None) or differs by 1–4 from the offset, a value published before; a true
+    value None means unknown (a change of atoms between vintages): then ``settled(…, strict=True)``.
 
     ``cell_rows``: per cell its published vectors and their values; ``inequalities``: vectors ≤ 0
     (sub − super); ``rank``: publication order (higher = hidden first); ``can_hide``: not a fact.
+    ``facts``: rows lo ≤ vector ≤ hi no suppression removes (an earlier vintage's cells over its atoms).
     """
     rows: list[tuple[Vector, float, float, int]] = []
     for cell in sorted(cell_rows):
         if published[cell]:
             rows += [(vec, value, value, cell) for vec, value in cell_rows[cell]]
     rows += [(vec, -INF, 0.0, -1) for vec in inequalities]
+    rows += [(vec, max(lo, -INF), min(hi, INF), -1) for vec, lo, hi in facts]
     added = np.zeros(len(published), dtype=bool)
     if not targets or not rows:
         return added
     model = _Model(n_atoms, rows)
     hideable = can_hide & published
 
-    unique: dict[tuple, tuple[Vector, float | None]] = {}
-    for vec, _, offset in targets:
-        unique.setdefault((frozenset(vec.items()), offset), (vec, offset))
-    todo = [unique[k] for k in sorted(unique, key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1]))]
-    todo = [todo[j] for j in np.flatnonzero(~_spread(model, todo))]
+    unique: dict[tuple, tuple[Vector, float | None, bool]] = {}
+    for vec, value, offset in targets:
+        strict = value is None and offset is not None
+        unique.setdefault((frozenset(vec.items()), offset, strict), (vec, offset, strict))
+    todo = [unique[k] for k in sorted(unique, key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1], k[2]))]
+    todo = [todo[j] for j in np.flatnonzero(~_spread(model, [(v, o) for v, o, _ in todo]))]
 
     def interval(vec: Vector, offset: float | None) -> tuple[float, float, list[np.ndarray]] | None:
         high = model.optimum(vec, maximise=True)
@@ -155,13 +171,13 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
             return None
         return low[0], high[0], [high[1], low[1]]
 
-    for vec, offset in todo:
+    for vec, offset, strict in todo:
         while True:
             found = interval(vec, offset)
             if found is None:
                 break  # infeasible cannot happen with the true values; leave it to the audit
             lo, hi, duals = found
-            if protected(lo, hi, offset):
+            if settled(lo, hi, offset, strict):
                 break
             binding = np.zeros(len(model.cell_of_row), dtype=bool)
             for dual in duals:
