@@ -268,6 +268,23 @@ def test_audit_finds_nothing_in_our_publication(data: dict[str, pd.DataFrame], o
     assert not findings, [f.message() for f in findings[:5]]
 
 
+def test_interval_step_per_lan_is_clean(data: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interval step as it runs for a national vintage (one LP per län, the other län held at their
+    true values): both vintages pass the full LP audit, the resubmission included, within the loss bound."""
+    import pipeline.keyfigures.secondary as secondary
+
+    monkeypatch.setattr(secondary, "INTERVAL_WHOLE_ATOMS", 0)
+    first = apply_disclosure(data["first"])
+    previous = first.assign(value=pd.to_numeric(first["value"], errors="coerce"), vintage=1)
+    second = apply_disclosure(data["second"], previous=previous)
+    findings = audit([public(first), public(second)], data["population"], revised=[set(), {REVISED_KOMMUN}],
+                     truths=[truth_values(data["first"]), truth_values(data["second"])])
+    assert not findings, [f.message() for f in findings[:5]]
+    for frame in (first, second):
+        for kpi, cell in suppression_summary(frame)["loss"]["kommun/år"].items():
+            assert cell["secondary"] <= 0.10 + 1e-9, (kpi, cell)
+
+
 def test_hidden_yearly_kommun_share_within_primary_plus_10_points(ours: dict) -> None:
     """Information loss: per KPI, the share of yearly kommun values hidden is at most the primary share
     + 10 percentage points (issue 9)."""
