@@ -6,10 +6,10 @@ Generates cases for all 290 kommuner with the project's generator, computes the 
 pandas oracle of the tests (``tests/oracle.py``; ``test_dbt_models`` proves it equal to the dbt mart,
 and it needs no warehouse), then times ``apply_disclosure`` and ``audit`` for a first vintage and for a
 second one in which one small municipality resubmits a quarter (two cases withdrawn), audited together
-with the first. The audit runs twice on vintage 1: bound propagation only (what the publish gate runs
-for a national vintage) and the full LP interval attack on the quantities whose true value is 1–4
-(``truths``; ``--strict-lp`` adds the attack on every quantity whose interval meets 1–4). Without the
-publish step's repair loop: these are the numbers of the elimination alone.
+with the first. The audit runs on vintage 1 and on both vintages: bound propagation only and the full LP
+interval attack on the quantities whose true value is 1–4 (``truths``; ``--strict-lp`` adds the attack
+on every quantity whose interval meets 1–4 for vintage 1). Without the publish step's repair loop: these
+are the numbers of the suppression alone. Writes a JSON record to ``benchmarks/records/``.
 Reports per KPI the primary and total hidden share of yearly kommun values, the number
 of hidden count cells the intruder can compute exactly, and the audit's findings by relation.
 """
@@ -17,9 +17,12 @@ of hidden count cells the intruder can compute exactly, and the audit's findings
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +46,9 @@ def main() -> int:
     parser.add_argument("--strict-lp", action="store_true",
                         help="also the LP audit without true values (every target; many minutes nationally)")
     parser.add_argument("--interval-atoms", type=int, default=-1,
-                        help="LP interval step up to this many atoms (default: the module's limit)")
+                        help="one LP interval step over all atoms up to this many (default: the module's limit); "
+                             "above, one per län")
+    parser.add_argument("--no-record", dest="record", action="store_false", help="write no JSON record")
     args = parser.parse_args()
 
     import oracle
@@ -55,7 +60,7 @@ def main() -> int:
     from pipeline.submission.generator import simulate_cases, synthetic_population
 
     if args.interval_atoms >= 0:
-        secondary.INTERVAL_MAX_ATOMS = args.interval_atoms
+        secondary.INTERVAL_WHOLE_ATOMS = args.interval_atoms
     first_q, _, last_q = args.quarters.partition(":")
     quarters = quarter_range(first_q, last_q or first_q)
     t = time.perf_counter()
@@ -68,23 +73,33 @@ def main() -> int:
     mart2 = oracle.key_figures(revised_cases, population).drop(columns="value_exact")
     print(f"data          {len(quarters)} kvartal, {len(mart)} mart rows, in {time.perf_counter() - t:.1f} s")
 
+    record: dict = {"benchmark": "disclosure", "quarters": len(quarters), "first_quarter": quarters[0],
+                    "last_quarter": quarters[-1], "seed": args.seed, "revised_kommun": args.revise,
+                    "interval_whole_atoms": secondary.INTERVAL_WHOLE_ATOMS, "load_average": os.getloadavg()[0]}
     cpu = time.process_time()
     t = time.perf_counter()
     first = apply_disclosure(mart)
     t_supp, c_supp = time.perf_counter() - t, time.process_time() - cpu
+    record["suppression_v1_cpu_s"] = round(c_supp, 1)
     summary = suppression_summary(first)
     print("\nyearly kommun values (T): share hidden, primary -> total")
     print(f"{'kpi':8} {'cells':>6} {'primary':>8} {'total':>8} {'total-primary':>14}")
+    record["kommun_year_hidden"] = {}
     for kpi, cell in sorted(summary["loss"].get("kommun/år", {}).items()):
         total = cell["primary"] + cell["secondary"]
+        record["kommun_year_hidden"][kpi] = {"cells": cell["cells"], "primary": cell["primary"],
+                                             "total": round(total, 4)}
         print(f"{kpi:8} {cell['cells']:6d} {cell['primary']:8.1%} {total:8.1%} {total - cell['primary']:14.1%}")
+    record["hidden_by_level"] = {}
     for level in sorted(summary["loss"]):
         cells = sum(c["cells"] for c in summary["loss"][level].values())
         hidden = sum((c["primary"] + c["secondary"]) * c["cells"] for c in summary["loss"][level].values())
+        record["hidden_by_level"][level] = round(hidden / max(cells, 1), 4)
         print(f"level {level:14} cells {cells:6d} hidden {hidden / max(cells, 1):6.1%}")
-    print(f"suppression   {t_supp:.1f} s wall, {c_supp:.1f} s CPU", flush=True)
+    record["secondary_cells_v1"] = int((first["suppression"] == "secondary").sum())
+    print(f"suppression   {t_supp:.1f} s wall, {c_supp:.1f} s CPU; secondary cells {record['secondary_cells_v1']}",
+          flush=True)
 
-    print(f"interval step runs up to {secondary.INTERVAL_MAX_ATOMS} atoms", flush=True)
     truth = [truth_values(mart)]
     for label, intervals, truths in (("propagation (gate)", False, None), ("LP, sensitive only", True, truth),
                                      ("LP, every target", True, None)):
@@ -100,19 +115,43 @@ def main() -> int:
               flush=True)
         by = Counter(f.relation.split(";")[0] for f in findings).most_common(6)
         print(f"              findings by relation {by}", flush=True)
+        record[f"audit_v1 {label}"] = {"cpu_s": round(c_audit, 1), "findings": len(findings),
+                                       "hidden_count_cells": report["hidden_count_cells"],
+                                       "hidden_exact": report["hidden_exact"]}
 
     previous = first.assign(value=pd.to_numeric(first["value"], errors="coerce"), vintage=1)
     cpu = time.process_time()
     t = time.perf_counter()
     second = apply_disclosure(mart2, previous=previous)
     t_supp2, c_supp2 = time.perf_counter() - t, time.process_time() - cpu
-    cpu = time.process_time()
-    t = time.perf_counter()
-    findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}], intervals=False,
-                      truths=[truth_values(mart), truth_values(mart2)])
-    t_audit2, c_audit2 = time.perf_counter() - t, time.process_time() - cpu
-    print(f"vintage 2     suppression {t_supp2:.1f} s wall ({c_supp2:.1f} s CPU), propagation audit of both "
-          f"vintages {t_audit2:.1f} s wall ({c_audit2:.1f} s CPU); findings {len(findings2)}")
+    record["suppression_v2_cpu_s"] = round(c_supp2, 1)
+    for label, intervals in (("propagation (gate)", False), ("LP, sensitive only", True)):
+        if intervals and args.no_lp:
+            continue
+        report = {}
+        cpu = time.process_time()
+        t = time.perf_counter()
+        findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}],
+                          intervals=intervals, truths=[truth_values(mart), truth_values(mart2)], report=report)
+        t_audit2, c_audit2 = time.perf_counter() - t, time.process_time() - cpu
+        print(f"vintage 2     suppression {t_supp2:.1f} s wall ({c_supp2:.1f} s CPU); audit {label} of both "
+              f"vintages {t_audit2:.1f} s wall ({c_audit2:.1f} s CPU); findings {len(findings2)}; exactly computable "
+              f"hidden {report['hidden_exact']} of {report['hidden_count_cells']}", flush=True)
+        for f in findings2[:5]:
+            print("              ", f.message())
+        record[f"audit_v1v2 {label}"] = {"cpu_s": round(c_audit2, 1), "findings": len(findings2),
+                                         "hidden_count_cells": report["hidden_count_cells"],
+                                         "hidden_exact": report["hidden_exact"]}
+    lp = record.get("audit_v1v2 LP, sensitive only", {}).get("cpu_s")
+    if lp is not None:
+        record["suppression_plus_lp_audit_v2_cpu_s"] = round(c_supp2 + lp, 1)
+        print(f"vintage 2: suppression + full LP audit {c_supp2 + lp:.1f} s CPU")
+    now = datetime.now(UTC)
+    record["at"] = now.isoformat(timespec="seconds")
+    if args.record:
+        out = Path(__file__).resolve().parent / "records" / f"disclosure-{now:%Y%m%dT%H%M%SZ}.json"
+        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"record        {out}")
     return 0
 
 

@@ -21,7 +21,7 @@ Gaussian elimination answers it incrementally:
 Because the cheapest cells come last, they are the ones suppressed: a greedy in the right order over
 the exact model, deterministic (ties broken by cell id). Linear independence is not yet the interval
 criterion (inequalities narrow intervals), so an LP interval step over the same atoms follows
-(``pipeline.keyfigures.interval_protection``, up to ``INTERVAL_MAX_ATOMS``). The independent LP audit
+(``pipeline.keyfigures.interval_protection``, per län above ``INTERVAL_WHOLE_ATOMS``). The independent LP audit
 (``pipeline.release.audit``) then verifies the criterion on the published files.
 
 The model is conservative where the published files are coarser than counts: a rate is treated as its
@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, cached_property
 from itertools import combinations
 
 import numpy as np
@@ -43,15 +43,14 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
-from pipeline.keyfigures.interval_protection import protect_intervals
+from pipeline.keyfigures.interval_protection import feasible_point, protect_by_blocks, protect_intervals
 
 MIN_CASES = 5
 TOL = 1e-9
-INTERVAL_MAX_ATOMS = 6_000
-"""Up to this many atoms the LP interval step follows the elimination (≈ 25 s CPU for the 2 400 atoms of
-three län over 8 quarters). A national vintage has ten times more atoms and targets, and one solve over all
-of them costs far more: there the interval step is skipped and the publish gate's audit (bound propagation)
-and repair loop guard against what the elimination misses (docs/DISCLOSURE.md, "Status")."""
+INTERVAL_WHOLE_ATOMS = 6_000
+"""Up to this many atoms the LP interval step solves one LP over all atoms; above, one per län with the
+other län's atoms held at their true values (``interval_protection.protect_by_blocks``: sound, and a
+national vintage's ≈ 22 000 atoms in 21 small LPs instead of one slow one)."""
 ALL_CASES = "true"
 """Numerator condition of the case count (SUKF01): every other quantity is a subset of it."""
 PARTS_ALL = ("K", "M", "k3", "u")
@@ -429,7 +428,7 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     for i in np.flatnonzero(added):
         if not any(basis.reduce(v) for v in vec_of[int(i)]):
             added[i] = False
-    if intervals and len(atoms.values) <= INTERVAL_MAX_ATOMS:
+    if intervals:
         # Which binding cell to hide: a kommun's year last (the values the system exists to compare), else
         # the cheapest in publication priority.
         rank = np.empty(n, dtype=np.int64)
@@ -441,14 +440,185 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
         changes = []  # a value published before and now different by 1–4 cases: the change is sensitive
         for key, olds in _previous_counts(previous, out).items():
             cells = cells_of_key.get(key)
-            if not cells:
-                continue
+            if not cells or forced[cells].all():
+                continue  # republished unchanged: a count read off a rounded rate is no change
             vec = atoms.vector(*key)
             now = atoms.total(vec)
             changes += [(vec, now, old) for old in sorted(olds) if 1 <= abs(now - old) < MIN_CASES]
-        added |= protect_intervals(len(atoms.values), cell_rows, _inequalities(atoms),
-                                   [(v, x, None) for v, x in targets] + changes, visible, ~forced, rank)
+        earlier = _EarlierVintage(atoms, previous, out)
+        inequalities = _inequalities(atoms)
+        n_atoms, facts, old_inequalities, deltas = earlier.model(inequalities)
+        if deltas:  # over a resubmitted kommun the changes are its atoms' (a rate's old count is not exact)
+            changes = [c for c in changes if not earlier.covers(c[0])]
+        if deltas:  # over a resubmitted kommun the changes are its atoms' (a rate's old count is not exact)
+            changes = [c for c in changes if not earlier.covers(c[0])]
+        import os
+        if os.environ.get("I9DEBUG"):
+            print("EARLIER", sorted(earlier.changed), len(earlier.rows), n_atoms - len(atoms.values), len(facts),
+                  len(old_inequalities), "changes", [(round(x), o) for _, x, o in changes])
+        every = [(v, x, None) for v, x in targets] + changes + deltas
+        can_hide = ~forced | earlier.touched(cell_rows, n)
+        if n_atoms <= INTERVAL_WHOLE_ATOMS:
+            added |= protect_intervals(n_atoms, cell_rows, inequalities + old_inequalities, every, visible,
+                                       can_hide, rank, facts=facts)
+        else:
+            block_of, point = earlier.blocks(n_atoms, facts, old_inequalities)
+            added |= protect_by_blocks(block_of, point, cell_rows, inequalities + old_inequalities, every,
+                                       visible, can_hide, rank, facts=facts)
     return added
+
+
+Terms = list[tuple[tuple[str, str, str, str], float]]
+"""A linear form over published counts: ((quantity, region, period, gender), coefficient) pairs."""
+
+
+class _EarlierVintage:
+    """The latest earlier vintage as the intruder reads it, with the resubmitted kommuner's values of that
+    vintage as atoms of their own.
+
+    WHY: a kommun that resubmitted has two sets of values, the earlier vintage's and the current one; the
+    intruder (the manifests are public) knows that every other kommun is unchanged. The earlier vintage's
+    published cells then constrain the unchanged kommuner's atoms *through* the resubmitted kommun's old
+    atoms (an old län total = Σ unchanged kommuner + the old values of the resubmitted one): leaving those
+    cells out because their values differ from today's models an intruder who knows less than the real
+    one (that is how the change of SUKF19 of a revised kommun, its län and Riket was narrowed below 5).
+
+    Which kommuner resubmitted is read off the values: a kommun whose earlier published cell the current
+    values contradict. A resubmission that changed none of the kommun's own published cells is not seen
+    here; the earlier cells it contradicts at län or Riket level are then left out, as before.
+    """
+
+    def __init__(self, atoms: _Atoms, previous: pd.DataFrame | None, out: pd.DataFrame) -> None:
+        self.atoms = atoms
+        self.rows: list[tuple[Terms, float, float]] = []
+        self.changed: set[str] = set()
+        if previous is None or previous.empty:
+            return
+        latest = previous.astype({"period": str, "municipality": str})
+        if "vintage" in latest.columns:
+            latest = latest.sort_values("vintage", kind="stable")
+        latest = latest.drop_duplicates(subset=["kpi", "municipality", "period", "gender"], keep="last")
+        latest = latest[latest["status"].eq("")]
+        value = pd.to_numeric(latest["value"], errors="coerce").to_numpy(dtype=float)
+        den = out.assign(period=out["period"].astype(str), municipality=out["municipality"].astype(str))
+        den = pd.to_numeric(den.set_index(["kpi", "municipality", "period", "gender"])["denominator"],
+                            errors="coerce")
+        den = den[~den.index.duplicated()]
+        men = share_of_men()
+        for kpi, region, period, g, x in zip(latest["kpi"], latest["municipality"], latest["period"],
+                                             latest["gender"], value, strict=True):
+            k = BY_ID.get(kpi)
+            if k is None or np.isnan(x):
+                continue
+            if k.unit is Unit.COUNT:
+                self.rows.append(([((k.numerator, region, period, g), 1.0)], x, x))
+            elif k.unit is Unit.RATE:
+                pop = den.get((kpi, region, period, g))
+                if pop is not None and not np.isnan(pop):
+                    self.rows.append(([((k.numerator, region, period, g), 1.0)],
+                                      (x - 0.05) * pop / 10_000, (x + 0.05) * pop / 10_000))
+            elif kpi in linked_shares() or (kpi == men and g == "T"):
+                # num − share·den between the bounds of the rounding: a ratio is two inequalities.
+                num, dq = linked_shares().get(kpi, (ALL_CASES, ALL_CASES))
+                ng, dg = (g, g) if kpi != men else ("M", "KMk3")
+                for share, lo, hi in (((x + 0.05) / 100, -np.inf, 0.0), ((x - 0.05) / 100, 0.0, np.inf)):
+                    self.rows.append(([((num, region, period, ng), 1.0), ((dq, region, period, dg), -share)],
+                                      lo, hi))
+        kommuner = set(atoms.lan_of)
+        broken = [terms for terms, lo, hi in self.rows if not self._holds(terms, lo, hi)]
+        self.changed = {terms[0][0][1] for terms in broken if terms[0][0][1] in kommuner}
+        # Periods in which a resubmitted kommun's values moved (an earlier cell over it no longer holds).
+        self.periods: dict[str, set[str]] = defaultdict(set)
+        for terms in broken:
+            (_, region, period, _), _ = terms[0]
+            for kod in self.changed:
+                if kod in atoms.kommuner(region, period):
+                    self.periods[kod].add(period)
+        self._deltas = [(q, kod, period, subset) for kod in sorted(self.changed) for period in sorted(self.periods[kod])
+                        for q in atoms.quantities for k in range(1, len(atoms.parts(q)) + 1)
+                        for subset in combinations(atoms.parts(q), k)]
+        for q, kod, period, subset in self._deltas:  # create the atoms before the inequalities are written
+            for part in subset:
+                atoms.vector(q, kod, period, part)
+
+    @cached_property
+    def _mine(self) -> set[int]:
+        """The resubmitted kommuner's atoms (first read by ``model``, once every atom exists)."""
+        return {i for (_, kod, _, _), i in self.atoms.index.items() if kod in self.changed}
+
+    def _vector(self, terms: Terms) -> Vector:
+        vec: Vector = {}
+        for key, c in terms:
+            for i, a in self.atoms.vector(*key).items():
+                vec[i] = vec.get(i, 0.0) + c * a
+        return vec
+
+    def _holds(self, terms: Terms, lo: float, hi: float) -> bool:
+        now = self.atoms.total(self._vector(terms))
+        return lo - 1e-6 <= now <= hi + 1e-6
+
+    def covers(self, vec: Vector) -> bool:
+        """Whether ``vec`` sums over atoms of a resubmitted kommun."""
+        return any(i in self._mine for i in vec)
+
+    def blocks(self, n_atoms: int, facts: list[tuple[Vector, float, float]],
+               old_inequalities: list[Vector]) -> tuple[np.ndarray, np.ndarray]:
+        """Per atom its block (its kommun's län; an old atom its kommun's) and a solution of the whole
+        LP: the true values, and for the old atoms a solution of the earlier cells given the true values
+        of the rest (the earlier vintage's own truth is not at hand; any solution serves)."""
+        lans = sorted(set(self.atoms.lan_of.values()))
+        number = {lan: b for b, lan in enumerate(lans)}
+        n = len(self.atoms.values)
+        block_of = np.zeros(n_atoms, dtype=np.int64)
+        for (_, kod, _, _), i in self.atoms.index.items():
+            block_of[i] = number[self.atoms.lan_of[kod]]
+        point = np.zeros(n_atoms)
+        point[:n] = self.atoms.values
+        if n_atoms > n:
+            for i, j in self.old_of.items():
+                block_of[j] = block_of[i]
+            rows = [({i - n: a for i, a in vec.items() if i >= n},
+                     lo - sum(a * point[i] for i, a in vec.items() if i < n),
+                     hi - sum(a * point[i] for i, a in vec.items() if i < n)) for vec, lo, hi in facts]
+            rows += [({i - n: a for i, a in vec.items()}, -np.inf, 0.0) for vec in old_inequalities]
+            old = feasible_point(n_atoms - n, rows)
+            if old is not None:
+                point[n:] = old
+        return block_of, point
+
+    def touched(self, cell_rows: dict[int, list[tuple[Vector, float]]], n: int) -> np.ndarray:
+        """Cells over a resubmitted kommun: republishing one with its earlier value still tells the
+        intruder that the change is smaller than the rounding, so the interval step may hide it."""
+        mask = np.zeros(n, dtype=bool)
+        for cell, rows in cell_rows.items():
+            mask[cell] = any(self.covers(vec) for vec, _ in rows)
+        return mask
+
+    def model(self, inequalities: list[Vector]) -> tuple[int, list[tuple[Vector, float, float]], list[Vector],
+                                                         list[tuple[Vector, None, float]]]:
+        """(number of atoms with the old ones; the earlier cells that sum over a resubmitted kommun, as
+        fixed rows over its old atoms; the inequalities again over the old atoms; the changes new − old of
+        every sum of gender parts of every quantity in the periods that moved, as strict targets)."""
+        n = len(self.atoms.values)
+        if not self.changed:
+            return n, [], [], []
+        old_of = self.old_of = {i: n + j for j, i in enumerate(sorted(self._mine))}
+        facts = []
+        for terms, lo, hi in self.rows:
+            vec = self._vector(terms)
+            if any(i in old_of for i in vec):
+                facts.append(({old_of.get(i, i): a for i, a in vec.items() if abs(a) > TOL}, lo, hi))
+        old_inequalities = [{old_of[i]: a for i, a in vec.items()} for vec in inequalities
+                            if all(i in old_of for i in vec)]
+        deltas: list[tuple[Vector, None, float]] = []
+        for q, kod, period, subset in self._deltas:
+            vec: Vector = {}
+            for part in subset:
+                for i in self.atoms.vector(q, kod, period, part):
+                    vec[i], vec[old_of[i]] = 1.0, -1.0
+            if vec:
+                deltas.append((vec, None, 0.0))
+        return n + len(old_of), facts, old_inequalities, deltas
 
 
 def _previous_counts(previous: pd.DataFrame | None, out: pd.DataFrame) -> dict[tuple, set[float]]:
