@@ -48,7 +48,7 @@ _DEDUPE_ROWS = 1000
 than it saves on the typical file of a few dozen rows)."""
 
 __all__ = ["BatchItem", "DoorVerdict", "Issue", "ValidationResult", "door_check", "validate_batch",
-           "validate_submission", "prepare", "normalise_cases"]
+           "validate_submission", "prepare", "normalise_cases", "remember_admitted", "take_admitted"]
 
 
 @dataclass
@@ -184,6 +184,7 @@ class BatchItem:
     period: str
     kommunkod: str | None = None
     history: pd.DataFrame | None = None
+    door: DoorVerdict | None = None  # the door check of exactly these bytes, when it already ran
 
 
 @dataclass
@@ -363,12 +364,57 @@ def door_check(data: bytes, filename: str, clock: _Clock | None = None) -> DoorV
     return DoorVerdict(parsed, case_checks.merge(hits))
 
 
+class _Admitted:
+    """Door verdicts of admitted bytes by checksum, bounded by rows kept (oldest dropped first)."""
+
+    ROWS_KEPT = 500_000  # a national quarter is ≈ 4 000 rows; a dropped verdict only means one more read
+
+    def __init__(self) -> None:
+        self.verdicts: dict[str, DoorVerdict] = {}
+        self.rows = 0
+
+    def put(self, sha256: str, verdict: DoorVerdict) -> None:
+        self.pop(sha256)
+        self.verdicts[sha256] = verdict
+        self.rows += len(verdict.parsed.frame)
+        while self.rows > self.ROWS_KEPT and len(self.verdicts) > 1:
+            self.pop(next(iter(self.verdicts)))
+
+    def pop(self, sha256: str) -> DoorVerdict | None:
+        verdict = self.verdicts.pop(sha256, None)
+        if verdict is not None:
+            self.rows -= len(verdict.parsed.frame)
+        return verdict
+
+
+_ADMITTED = _Admitted()
+
+
+def remember_admitted(sha256: str, verdict: DoorVerdict) -> None:
+    """Keep the door verdict of admitted bytes (by their checksum) for this process's validation of them.
+
+    WHY: the landing ingest and validation run one after the other in one Dagster run; reading and
+    scanning every file twice was a third of the intake's CPU. The verdict is a function of the bytes
+    alone (the file name only words the messages of refusals, and refusals are not kept), and the
+    validation that takes it has just read those bytes back from the archive and checked them against
+    the same checksum, so it judges exactly what the archive holds. The frame is shared: nothing in
+    validation writes to it.
+    """
+    if not verdict.refused and verdict.parsed is not None:
+        _ADMITTED.put(sha256, verdict)
+
+
+def take_admitted(sha256: str) -> DoorVerdict | None:
+    """The remembered door verdict of these bytes (forgotten as it is handed out), or None."""
+    return _ADMITTED.pop(sha256)
+
+
 def _read(item: BatchItem, clock: _Clock) -> ValidationResult | _Read:
     """The door check: a refusal ends validation of this file."""
     quarter = Quarter.parse(item.period)
     period = str(quarter)
     kommunkod = item.kommunkod
-    verdict = door_check(item.data, item.filename, clock)
+    verdict = item.door if item.door is not None else door_check(item.data, item.filename, clock)
     parsed = verdict.parsed
     if parsed is None:
         return ValidationResult(REJECTED, verdict.issues, None, kommunkod, 0, period, seconds=clock.timings)
