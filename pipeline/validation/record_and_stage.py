@@ -61,8 +61,9 @@ def _check_all(paths: Paths, pending: list[Submission]) -> list[ValidationResult
     """
     histories = staged.histories(paths, [(s.kommunkod, s.period) for s in pending if s.kommunkod],
                                  HISTORY_COLUMNS)
+    doors = {sha256: take_admitted(sha256) for sha256 in {sub.sha256 for sub in pending}}
     items = [BatchItem(archive.load(paths.raw, sub.sha256), sub.original_name, sub.period, sub.kommunkod,
-                       histories[(sub.kommunkod, sub.period)] if sub.kommunkod else None, take_admitted(sub.sha256))
+                       histories[(sub.kommunkod, sub.period)] if sub.kommunkod else None, doors[sub.sha256])
              for sub in pending]
     return validate_batch(items)
 
