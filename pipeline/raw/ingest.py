@@ -89,7 +89,7 @@ def _kommunkod_in_content(frame) -> str | None:
     """For a drop without sidecar: the single known kommunkod the rows carry, if there is one."""
     if frame is None or "kommunkod" not in frame.columns:
         return None
-    values = set(frame["kommunkod"].str.strip()) & municipality_codes()
+    values = {v.strip() for v in frame["kommunkod"] if isinstance(v, str)} & municipality_codes()
     return values.pop() if len(values) == 1 else None
 
 
