@@ -270,10 +270,15 @@ class _Cut:
     def __init__(self, stacked: pd.DataFrame) -> None:
         self.cells = stacked.to_numpy(dtype=object)
         self.position = {c: j for j, c in enumerate(stacked.columns)}
+        self.labels: dict[tuple[str, ...], tuple[pd.Index, list[int]]] = {}  # files share a few column sets
 
     def rows(self, a: int, b: int, columns: list[str]) -> pd.DataFrame:
         """Rows ``a:b`` with ``columns`` (in that order), positions 0..n-1 again."""
-        return pd.DataFrame(self.cells[a:b][:, [self.position[c] for c in columns]], columns=columns, dtype=object)
+        key = tuple(columns)
+        if key not in self.labels:  # an Index is immutable: built once per column set, shared by the frames
+            self.labels[key] = (pd.Index(columns), [self.position[c] for c in columns])
+        labels, positions = self.labels[key]
+        return pd.DataFrame(self.cells[a:b][:, positions], columns=labels, dtype=object)
 
 
 def _check_stacked(states: list[_Read], clocks: list[_Clock]) -> list[ValidationResult]:
