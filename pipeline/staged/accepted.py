@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from functools import cache
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def _write_many(frame: pd.DataFrame, targets: dict[str | None, Path]) -> None:
                     os.replace(tmp, target)
             for parent in sorted({t.parent for t in batched.values()}):
                 parent.mkdir(parents=True, exist_ok=True)
-                folder = Path(tempfile.mkdtemp(dir=parent, prefix=".batch-"))
+                _sweep_batch_folders(parent)
+                folder = Path(tempfile.mkdtemp(dir=parent, prefix=BATCH_PREFIX))
                 try:
                     con.execute("set threads = 1")
                     try:
@@ -99,6 +101,19 @@ def _write_many(frame: pd.DataFrame, targets: dict[str | None, Path]) -> None:
                     shutil.rmtree(folder, ignore_errors=True)
         finally:
             con.unregister("incoming")
+
+
+BATCH_PREFIX = ".batch-"
+BATCH_AGE_S = 3600
+
+
+def _sweep_batch_folders(parent: Path) -> None:
+    """Remove partitioned-write folders an interrupted process left (only older ones: another writer's
+    may be in flight). They hold nothing a reader uses: files count only once renamed into place."""
+    now = time.time()
+    for old in parent.glob(f"{BATCH_PREFIX}*"):
+        if old.is_dir() and now - old.stat().st_mtime > BATCH_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _copy_to(con: duckdb.DuckDBPyConnection, where: str, target: Path) -> None:

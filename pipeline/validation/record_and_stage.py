@@ -4,7 +4,7 @@
 together (``validate_batch``: one stacked frame and one Great Expectations pass for the quarter,
 results identical to validating each file alone); then (``record_batch``) each file's HTML + JSON
 report is written, every accepted version's normalised cases go to
-``validated/<submission_id>.parquet`` (one DuckDB table, one ``copy`` per file), and only then are
+``validated/<submission_id>.parquet`` (one partitioned DuckDB ``copy`` for the batch), and only then are
 all outcomes recorded in the register, in one transaction. Rejected files stay quarantined: they are in the raw
 archive and the register, and nothing downstream reads them.
 
