@@ -91,3 +91,115 @@ def test_landing_attribution_trusts_content_before_name(sukf_paths):
     (folder / "trasig_0360.csv").write_bytes(b"\x89PNG\r\n\x1a\n")  # unreadable: the name is the last resort
     got = {s.original_name: s.kommunkod for s in ingest_landing(sukf_paths)}
     assert got == {"sukf_2026Q1_0180.csv": "0180", "export_2026.csv": "1480", "trasig_0360.csv": "0360"}
+
+
+def _drop(folder, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+HEADER = b"kommunkod;period;arende_id\n"
+
+
+def test_landing_batch_keeps_the_order_and_every_refusal(sukf_paths):
+    """One batch (one register transaction) gives what one file at a time gave: versions in landing order,
+    identical bytes once, a refused file registered as rejected with its report and its bytes not archived."""
+    from pipeline.raw.register import REJECTED
+
+    pnr = HEADER + b"0114;2025Q3;19121212-1212\n"
+    _drop(sukf_paths.landing / "2025Q3", {"a_0114.csv": HEADER + b"0114;2025Q3;A1\n", "b_0114.csv": pnr,
+                                          "c_0114.csv": HEADER + b"0114;2025Q3;A2\n",
+                                          "d_0114.csv": HEADER + b"0114;2025Q3;A2\n",  # the same bytes as c
+                                          "e_0180.csv": HEADER + b"0180;2025Q3;B1\n"})
+    subs = ingest_landing(sukf_paths, "2025Q3")
+    assert [(s.original_name, s.kommunkod, s.version) for s in subs] == [
+        ("a_0114.csv", "0114", 1), ("b_0114.csv", "0114", 2), ("c_0114.csv", "0114", 3),
+        ("c_0114.csv", "0114", 3), ("e_0180.csv", "0180", 1)]
+    assert subs[2].submission_id == subs[3].submission_id
+    refused = subs[1]
+    assert refused.status == REJECTED and Register(sukf_paths).get(refused.submission_id).status == REJECTED
+    assert not archive.path_for(sukf_paths.raw, refused.sha256).exists()
+    assert sukf_paths.report(refused.submission_id, "json").exists()
+    assert "121212" not in sukf_paths.report(refused.submission_id, "html").read_text(encoding="utf-8")
+    assert all(archive.path_for(sukf_paths.raw, s.sha256).exists() for s in subs if s is not refused)
+    assert len(Register(sukf_paths).list(period="2025Q3")) == 4
+    assert not list((sukf_paths.landing / "2025Q3").iterdir())
+    assert ingest_landing(sukf_paths, "2025Q3") == []
+
+
+def _reports(p) -> dict[str, dict]:
+    import json
+
+    out = {}
+    for sub in Register(p).list():
+        doc = json.loads(p.report(sub.submission_id, "json").read_text(encoding="utf-8"))
+        doc.pop("submission")
+        out[sub.original_name] = doc
+    return out
+
+
+def test_a_landed_file_is_read_once_and_judged_as_if_read_again(tmp_path, monkeypatch):
+    """Ingest and validation in one process parse each admitted file once; the reports, statuses and staged
+    cases are those of a validation that reads every file back from the archive."""
+    from pipeline.settings import Paths
+    from pipeline.staged.accepted import read_period
+    from pipeline.submission.generator import write_submissions
+    from pipeline.validation import validate
+    from pipeline.validation.record_and_stage import validate_and_stage
+
+    files = write_submissions(tmp_path / "gen", ["2025Q3"], kommuner=["0114", "0180", "1480"], seed=5, fmt="mixed")
+    reads = []
+    real = validate.read_submission
+    monkeypatch.setattr(validate, "read_submission", lambda data, name: reads.append(name) or real(data, name))
+    staged = {}
+    for label, keep in (("kept", True), ("read again", False)):
+        p = Paths(tmp_path / label)
+        _drop(p.landing / "2025Q3", {f.name: f.read_bytes() for f in files})
+        ingest_landing(p, "2025Q3")
+        if not keep:
+            validate._ADMITTED.verdicts.clear()
+            validate._ADMITTED.rows = 0
+        reads.clear()
+        validate_and_stage(p, "2025Q3")
+        assert len(reads) == (0 if keep else len(files)), label
+        staged[label] = (read_period(p, "2025Q3").drop(columns=["submission_id"]), _reports(p),
+                         sorted((s.kommunkod, s.status) for s in Register(p).list()))
+    kept, again = staged["kept"], staged["read again"]
+    assert kept[1] == again[1] and kept[2] == again[2]
+    assert {s for _, s in kept[2]} == {ACCEPTED}
+    assert len(kept[0]) > 0
+    key = ["kommunkod", "arende_id"]
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(kept[0].sort_values(key).reset_index(drop=True),
+                                  again[0].sort_values(key).reset_index(drop=True))
+
+
+def test_a_batch_of_validated_files_is_one_file_per_version(sukf_paths):
+    """One partitioned write gives each accepted version its own immutable file: its rows only, in
+    arende_id order, the staged schema; a version without cases gets a zero-row file; nothing else is left."""
+    import duckdb
+    import pandas as pd
+
+    from pipeline.contract.dictionary import NATIONAL_COLUMNS
+    from pipeline.staged.accepted import COLUMNS, validated_file, write_validated, write_validated_many
+
+    def cases(ids: list[str], kommun: str) -> pd.DataFrame:
+        return pd.DataFrame({c: [kommun if c == "kommunkod" else (i if c == "arende_id" else "") for i in ids]
+                             for c in NATIONAL_COLUMNS}, dtype=object)
+
+    batch = [(cases(["B2", "A1", "C3"], "0114"), "s1", 1), (cases([], "0180"), "s2", 1),
+             (cases(["Z9"], "0180"), "s3", 2), (cases([], "1480"), "s4", 1)]
+    paths = write_validated_many(sukf_paths, batch)
+    assert paths == [validated_file(sukf_paths, s) for _, s, _ in batch]
+    con = duckdb.connect()
+    for (frame, submission_id, version), path in zip(batch, paths, strict=True):
+        back = con.execute(f"select * from read_parquet('{path}')").df()
+        assert list(back.columns) == list(COLUMNS)
+        assert list(back["arende_id"]) == sorted(frame["arende_id"])
+        assert set(back["submission_id"]) <= {submission_id} and set(back["version"]) <= {version}
+        assert back.drop(columns=["arende_id", "kommunkod", "submission_id", "version"]).isna().all().all()
+    assert sorted(f.name for f in sukf_paths.validated.iterdir()) == [f"s{i}.parquet" for i in range(1, 5)]
+    alone = write_validated(sukf_paths.__class__(sukf_paths.root / "other"), cases=batch[0][0],
+                            submission_id="s1", version=1)
+    assert alone.read_bytes() == paths[0].read_bytes()  # one at a time writes the same file

@@ -223,3 +223,14 @@ def test_configuration_memo_changes_no_result(corpus, monkeypatch):
     assert expectations._CONFIGURATIONS is None
     plain = validate_batch(items)
     assert [d for n, a, b in zip(names, alone, plain, strict=True) for d in _differences(n, a, b)] == []
+
+
+def test_a_door_verdict_handed_over_gives_the_same_results(corpus):
+    """Validation of bytes whose door check already ran (the landing ingest keeps it) is validation of the bytes."""
+    from dataclasses import replace
+
+    from pipeline.validation.validate import door_check
+
+    names, items, alone = corpus
+    batched = validate_batch([replace(i, door=door_check(i.data, i.filename)) for i in items])
+    assert [d for n, a, b in zip(names, alone, batched, strict=True) for d in _differences(n, a, b)] == []

@@ -7,22 +7,26 @@ The original file name is kept only as sanitised metadata; it is never used as a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import shutil
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import faults
 from pipeline.contract.dictionary import municipality_codes
 from pipeline.contract.periods import is_quarter
 from pipeline.raw import archive
-from pipeline.raw.register import Register, Submission
+from pipeline.raw.register import REJECTED, Received, Register, Submission
 from pipeline.settings import Paths
 from pipeline.settings import paths as default_paths
 from pipeline.validation.personnummer import normalise
+
+if TYPE_CHECKING:
+    from pipeline.validation.validate import DoorVerdict
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def _kommunkod_in_content(frame) -> str | None:
     """For a drop without sidecar: the single known kommunkod the rows carry, if there is one."""
     if frame is None or "kommunkod" not in frame.columns:
         return None
-    values = set(frame["kommunkod"].str.strip()) & municipality_codes()
+    values = {v.strip() for v in frame["kommunkod"] if isinstance(v, str)} & municipality_codes()
     return values.pop() if len(values) == 1 else None
 
 
@@ -121,18 +125,57 @@ def refuse_at_door(data: bytes, *, original_name: str, period: str, kommunkod: s
     the same verdict, and since nobody is waiting on the line its report (places, never values)
     is where the sender learns why. Keeping the bytes would keep identity numbers in the archive.
     """
-    from pipeline.raw.register import REJECTED
-    from pipeline.validation.record_and_stage import record
+    register = Register(paths)
+    ((sub, created),) = register.add_many([_received(data, safe_name(original_name), period, kommunkod, source)])
+    if created:
+        return _record_refusals(paths, register, [(sub, issues)])[sub.submission_id]
+    return sub
+
+
+def _received(data: bytes, name: str, period: str, kommunkod: str | None, source: str) -> Received:
+    return Received(kommunkod=kommunkod, period=period.upper(), sha256=archive.sha256_hex(data), original_name=name,
+                    size_bytes=len(data), source=source)
+
+
+def _record_refusals(paths: Paths, register: Register, refused: list[tuple[Submission, list]]) -> dict[str, Submission]:
+    """Reports and rejected status of newly registered files the door refused (one register transaction);
+    the updated submissions by id."""
+    from pipeline.validation.record_and_stage import record_batch
     from pipeline.validation.validate import ValidationResult
 
-    register = Register(paths)
-    sub, created = register.add(kommunkod=kommunkod, period=period.upper(), sha256=hashlib.sha256(data).hexdigest(),
-                                original_name=safe_name(original_name), size_bytes=len(data), source=source)
-    if created:
-        record(paths, register, sub, ValidationResult(REJECTED, issues, None, kommunkod, 0, period.upper()))
+    outcomes = record_batch(paths, register, [sub for sub, _ in refused],
+                            [ValidationResult(REJECTED, issues, None, sub.kommunkod, 0, sub.period)
+                             for sub, issues in refused])
+    for (sub, issues) in refused:
         log.info("refused at the door: submission %s (kommun %s, %s), %s; bytes not archived", sub.submission_id,
-                 kommunkod or "?", period, issues[0].rule)
-    return register.get(sub.submission_id) or sub
+                 sub.kommunkod or "?", sub.period, issues[0].rule)
+    return {o.submission.submission_id: o.submission for o in outcomes}
+
+
+@dataclass
+class _Landed:
+    """One file found in ``landing/``, read and door-checked."""
+
+    quarter: str
+    file: Path
+    sidecar: Path
+    data: bytes
+    received: Received
+    verdict: DoorVerdict
+
+
+def _look_at(paths: Paths, quarter: str, file: Path) -> _Landed:
+    """Read a landed file and its sidecar and run the door check on its bytes."""
+    from pipeline.validation.validate import door_check
+
+    sidecar = file.with_name(file.name + ".meta.json")
+    meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+    data = file.read_bytes()
+    name = meta.get("original_name", file.name)
+    verdict = door_check(data, name)
+    kommunkod = _landing_kommunkod(file.name, verdict.parsed.frame if verdict.parsed else None, meta)
+    received = _received(data, safe_name(name), quarter, kommunkod, meta.get("source", "landing"))
+    return _Landed(quarter, file, sidecar, data, received, verdict)
 
 
 def ingest_landing(paths: Paths | None = None, period: str | None = None) -> list[Submission]:
@@ -140,29 +183,40 @@ def ingest_landing(paths: Paths | None = None, period: str | None = None) -> lis
 
     Each file first passes the same door check as an upload (``validate.door_check``): a refused
     file is registered as rejected with its report but its bytes are not archived (see
-    :func:`refuse_at_door`). The landing copy is removed only after the archive copy is durable,
-    so nothing is lost if the process dies in between (the next run finds the same bytes again).
+    :func:`refuse_at_door`). The landing copy is removed only after the archive copy is durable
+    and registered, so nothing is lost if the process dies in between (the next run finds the same
+    bytes again: the archive and the register are idempotent for identical bytes).
+
+    The files are taken in as one batch: all archived (each fsynced), then all registered in one
+    transaction, in landing order (so versions are what one file at a time gives). The door verdict of
+    every admitted file is kept for this process's validation (``validate.remember_admitted``): a
+    file is read and scanned once per run, not once at the door and again at validation.
     """
-    from pipeline.validation.validate import door_check
+    from pipeline.validation.validate import remember_admitted
 
     paths = paths or default_paths()
+    landed = [_look_at(paths, quarter, file) for quarter, file in landing_files(paths, period)]
+    if not landed:
+        return []
+    for item in landed:
+        if not item.verdict.refused:
+            archive.store(paths.raw, item.data)
+    faults.point("ingest.after_archive")
+    register = Register(paths)
+    added = register.add_many([item.received for item in landed])
+    new_refusals = [(sub, item.verdict.issues) for item, (sub, created) in zip(landed, added, strict=True)
+                    if created and item.verdict.refused]
+    refused = _record_refusals(paths, register, new_refusals) if new_refusals else {}
     received = []
-    for quarter, file in landing_files(paths, period):
-        sidecar = file.with_name(file.name + ".meta.json")
-        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
-        data = file.read_bytes()
-        name = meta.get("original_name", file.name)
-        verdict = door_check(data, name)
-        kommunkod = _landing_kommunkod(file.name, verdict.parsed.frame if verdict.parsed else None, meta)
-        source = meta.get("source", "landing")
-        if verdict.refused:
-            sub = refuse_at_door(data, original_name=name, period=quarter, kommunkod=kommunkod, source=source,
-                                 issues=verdict.issues, paths=paths)
-        else:
-            sub = ingest_bytes(data, original_name=name, period=quarter, kommunkod=kommunkod, source=source,
-                               paths=paths)
-        received.append(sub)
-        faults.point("ingest.after_register")
-        file.unlink()
-        sidecar.unlink(missing_ok=True)
+    for item, (sub, created) in zip(landed, added, strict=True):
+        if not item.verdict.refused:
+            remember_admitted(sub.sha256, item.verdict)
+            log.info("%s submission %s (kommun %s, %s, version %s, %d bytes)",
+                     "registered" if created else "already had", sub.submission_id, sub.kommunkod or "?",
+                     sub.period, sub.version, sub.size_bytes)
+        received.append(refused.get(sub.submission_id, sub))
+    faults.point("ingest.after_register")
+    for item in landed:
+        item.file.unlink()
+        item.sidecar.unlink(missing_ok=True)
     return received

@@ -16,7 +16,10 @@ warehouse for writing.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
+import time
 from functools import cache
 from pathlib import Path
 
@@ -55,25 +58,71 @@ def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
 
 def _write_many(frame: pd.DataFrame, targets: dict[str | None, Path]) -> None:
     """One Parquet file per ``submission_id`` of ``frame`` (``None``: the whole frame), each via a temp
-    file and rename. The frame is loaded into DuckDB once; each file is then one ``copy`` (≈6 ms, where
-    registering a small pandas frame per file cost ≈20 ms more)."""
+    file and rename, rows in ``arende_id`` order.
+
+    WHY one partitioned ``copy``: a ``copy`` statement per file cost ≈ 5–7 ms CPU (290 of them for a
+    national quarter), one ``copy … partition_by (submission_id)`` into a temporary folder writes the
+    same rows, columns and types for a fraction of that; each file is then renamed into place. DuckDB keeps
+    the order of rows within each partition when it writes with one thread."""
     with _LOCK:
         con = _duckdb()
         con.register("incoming", frame.reindex(columns=list(COLUMNS)).astype(object))
         try:
-            con.execute(f"create or replace temp table batch as select {_SELECT} from incoming")
+            if None in targets:
+                _copy_to(con, "", targets[None])
+                return
+            batched = {s: t for s, t in targets.items() if s is not None}
+            with_rows = {r[0] for r in con.execute("select distinct cast(submission_id as VARCHAR) from incoming")
+                         .fetchall()}
+            empty = [batched.pop(s) for s in sorted(set(batched) - with_rows)]  # accepted with zero cases
+            if empty:  # a file without rows is the same for every version: written once, copied
+                _copy_to(con, "where false", empty[0])
+                for target in empty[1:]:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{target.name}.tmp")
+                    shutil.copyfile(empty[0], tmp)
+                    os.replace(tmp, target)
+            for parent in sorted({t.parent for t in batched.values()}):
+                parent.mkdir(parents=True, exist_ok=True)
+                _sweep_batch_folders(parent)
+                folder = Path(tempfile.mkdtemp(dir=parent, prefix=BATCH_PREFIX))
+                try:
+                    con.execute("set threads = 1")
+                    try:
+                        con.execute(f"copy (select {_SELECT} from incoming order by submission_id, arende_id) to "
+                                    f"{_sql_text(str(folder))} (format parquet, partition_by (submission_id), "
+                                    "write_partition_columns true)")
+                    finally:
+                        con.execute("reset threads")
+                    for submission_id, target in batched.items():
+                        if target.parent == parent:
+                            os.replace(folder / f"submission_id={submission_id}" / "data_0.parquet", target)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
         finally:
             con.unregister("incoming")
-        try:
-            for submission_id, target in targets.items():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp")
-                where = "" if submission_id is None else f"where submission_id = {_sql_text(submission_id)}"
-                con.execute(f"copy (select * from batch {where} order by arende_id) to {_sql_text(str(tmp))} "
-                            "(format parquet)")
-                os.replace(tmp, target)
-        finally:
-            con.execute("drop table if exists batch")
+
+
+BATCH_PREFIX = ".batch-"
+BATCH_AGE_S = 3600
+
+
+def _sweep_batch_folders(parent: Path) -> None:
+    """Remove partitioned-write folders an interrupted process left (only older ones: another writer's
+    may be in flight). They hold nothing a reader uses: files count only once renamed into place."""
+    now = time.time()
+    for old in parent.glob(f"{BATCH_PREFIX}*"):
+        if old.is_dir() and now - old.stat().st_mtime > BATCH_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _copy_to(con: duckdb.DuckDBPyConnection, where: str, target: Path) -> None:
+    """One ``copy`` of the registered ``incoming`` rows into ``target``, via a temp file and rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    con.execute(f"copy (select {_SELECT} from incoming {where} order by arende_id) to {_sql_text(str(tmp))} "
+                "(format parquet)")
+    os.replace(tmp, target)
 
 
 def _sql_text(value: str) -> str:
@@ -103,11 +152,13 @@ def write_validated_many(paths: Paths, accepted: list[tuple[pd.DataFrame, str, i
     cleaned once, then one file per version is written (same bytes as one at a time)."""
     if not accepted:
         return []
-    frames = [cases.reindex(columns=list(NATIONAL_COLUMNS)) for cases, _, _ in accepted]
+    names = list(NATIONAL_COLUMNS)
+    frames = [(cases if list(cases.columns) == names else cases.reindex(columns=names)).to_numpy(dtype=object)
+              for cases, _, _ in accepted]
     lengths = [len(f) for f in frames]
-    values = {c: np.concatenate([f[c].to_numpy(dtype=object) for f in frames]) for c in NATIONAL_COLUMNS}
-    for column in values.values():  # blank and missing (None/NaN) cells are NULL in the file
-        column[pd.isna(column) | (column == "")] = None
+    cells = np.concatenate(frames) if sum(lengths) else np.empty((0, len(NATIONAL_COLUMNS)), dtype=object)
+    cells[pd.isna(cells) | (cells == "")] = None  # blank and missing (None/NaN) cells are NULL in the file
+    values = {c: cells[:, j] for j, c in enumerate(NATIONAL_COLUMNS)}
     values["submission_id"] = np.repeat(np.array([s for _, s, _ in accepted], dtype=object), lengths)
     values["version"] = np.repeat(np.array([v for _, _, v in accepted], dtype=object), lengths)
     targets = {submission_id: validated_file(paths, submission_id) for _, submission_id, _ in accepted}
@@ -129,7 +180,6 @@ def stage(paths: Paths, period: str, kommunkod: str, submission_id: str) -> Path
     try:
         os.link(validated_file(paths, submission_id), tmp)
     except OSError:  # no hard links on this filesystem: a copy does the same job
-        import shutil
         shutil.copyfile(validated_file(paths, submission_id), tmp)
     os.replace(tmp, target)
     ensure_schema_file(paths)
@@ -201,12 +251,28 @@ def histories(paths: Paths, wanted: list[tuple[str, str]],
                 frame = _duckdb().execute(query(", union_by_name=true")).df()
     else:
         frame = pd.DataFrame(columns=[*names, "_period", "_kommun"])
+    return _split_by_kommun(frame, wanted, names)
+
+
+def _split_by_kommun(frame: pd.DataFrame, wanted: list[tuple[str, str]],
+                     names: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Each (kommunkod, before_period)'s rows of ``frame`` (``_kommun``, ``_period`` columns), in read order.
+
+    One stable sort by kommun and a slice per municipality: a groupby, mask, drop and re-index per
+    municipality cost ≈ 1 ms each, a third of a second for a national batch even with no history."""
+    kommun = frame["_kommun"].to_numpy(dtype=object)
+    period = frame["_period"].to_numpy(dtype=object)
+    order = np.argsort(kommun, kind="stable")
+    kommun, period = kommun[order], period[order]
+    rows = frame[names].iloc[order].reset_index(drop=True)
     out: dict[tuple[str, str], pd.DataFrame] = {}
-    by_kommun = dict(tuple(frame.groupby("_kommun", sort=False))) if len(frame) else {}
     for kommunkod, before in wanted:
-        rows = by_kommun.get(kommunkod, frame.iloc[0:0])
-        rows = rows[rows["_period"] < before]
-        out[(kommunkod, before)] = rows.drop(columns=["_period", "_kommun"]).reset_index(drop=True)
+        a, b = np.searchsorted(kommun, kommunkod, "left"), np.searchsorted(kommun, kommunkod, "right")
+        part = rows.iloc[a:b]
+        earlier = period[a:b] < before
+        if not earlier.all():
+            part = part[earlier]
+        out[(kommunkod, before)] = part.reset_index(drop=True)
     return out
 
 
