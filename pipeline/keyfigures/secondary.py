@@ -450,12 +450,6 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
         n_atoms, facts, old_inequalities, deltas = earlier.model(inequalities)
         if deltas:  # over a resubmitted kommun the changes are its atoms' (a rate's old count is not exact)
             changes = [c for c in changes if not earlier.covers(c[0])]
-        if deltas:  # over a resubmitted kommun the changes are its atoms' (a rate's old count is not exact)
-            changes = [c for c in changes if not earlier.covers(c[0])]
-        import os
-        if os.environ.get("I9DEBUG"):
-            print("EARLIER", sorted(earlier.changed), len(earlier.rows), n_atoms - len(atoms.values), len(facts),
-                  len(old_inequalities), "changes", [(round(x), o) for _, x, o in changes])
         every = [(v, x, None) for v, x in targets] + changes + deltas
         can_hide = ~forced | earlier.touched(cell_rows, n)
         if n_atoms <= INTERVAL_WHOLE_ATOMS:
@@ -563,15 +557,19 @@ class _EarlierVintage:
 
     def blocks(self, n_atoms: int, facts: list[tuple[Vector, float, float]],
                old_inequalities: list[Vector]) -> tuple[np.ndarray, np.ndarray]:
-        """Per atom its block (its kommun's län; an old atom its kommun's) and a solution of the whole
-        LP: the true values, and for the old atoms a solution of the earlier cells given the true values
-        of the rest (the earlier vintage's own truth is not at hand; any solution serves)."""
-        lans = sorted(set(self.atoms.lan_of.values()))
-        number = {lan: b for b, lan in enumerate(lans)}
+        """Per atom its block (its kommun's län and calendar year; an old atom its kommun's) and a solution
+        of the whole LP: the true values, and for the old atoms a solution of the earlier cells given the
+        true values of the rest (the earlier vintage's own truth is not at hand; any solution serves).
+
+        WHY the year as well: every published relation stays inside one calendar year (quarters → year,
+        year-to-date, the cross-KPI identities; vintages revise the same periods), so splitting a län's
+        block by year loses nothing and makes each LP a year's size instead of the whole history's."""
         n = len(self.atoms.values)
+        block_key = {key: (self.atoms.lan_of[key[1]], key[2][:4]) for key in self.atoms.index}
+        number = {k: b for b, k in enumerate(sorted(set(block_key.values())))}
         block_of = np.zeros(n_atoms, dtype=np.int64)
-        for (_, kod, _, _), i in self.atoms.index.items():
-            block_of[i] = number[self.atoms.lan_of[kod]]
+        for key, i in self.atoms.index.items():
+            block_of[i] = number[block_key[key]]
         point = np.zeros(n_atoms)
         point[:n] = self.atoms.values
         if n_atoms > n:
