@@ -366,7 +366,7 @@ def test_blockwise_xlsx_reading_equals_row_by_row(frames, faults):
             assert got.value.code == exc.code, name
             continue
         except Exception:  # calamine cannot open it: the reader refuses it as broken
-            with pytest.raises(UnreadableFile, match="") as got:
+            with pytest.raises(UnreadableFile) as got:
                 reading._read_values(data)
             assert got.value.code == "E_BROKEN_FILE", name
             continue
