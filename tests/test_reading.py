@@ -375,3 +375,24 @@ def test_blockwise_xlsx_reading_equals_row_by_row(frames, faults):
         assert parsed.row_numbers == expected[1], name
         compared += 1
     assert compared >= 12
+
+
+def test_personnummer_split_over_rich_text_runs_is_found(frames):
+    """A number typed in two formatting runs (``<r>`` elements) is one text to a person: the scan joins runs."""
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    from pipeline.validation.personnummer import luhn_check_digit
+
+    secret = "850312123" + luhn_check_digit("850312123")
+    wb = Workbook()
+    ws = wb.active
+    for column, name in enumerate(frames[("0180", "2025Q3")].columns, start=1):
+        ws.cell(1, column, name)
+    ws.cell(2, 1, "0180")
+    ws.cell(2, 30, CellRichText([TextBlock(InlineFont(b=True), secret[:6]), secret[6:]]))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with pytest.raises(UnreadableFile) as refused:
+        read_submission(buffer.getvalue(), "rich.xlsx")
+    assert refused.value.code == "E_PERSONNUMMER" and secret not in refused.value.message_sv
