@@ -124,3 +124,84 @@ def test_candidate_windows_find_the_shapes_in_a_large_text():
     for shape in ("8503121231", "198503121231", "850312-1231", "19850312+1231"):
         windows = candidate_windows(noise + f"<v>{shape}</v>" + noise)
         assert len(windows) == 1 and shape in windows[0]
+
+
+# Pieces of hostile text: digits, dashes, references to digits/dashes/format characters/combining marks,
+# full-width and other-script digits, compatibility forms that become digits, combining marks after
+# ASCII letters and digits, soft hyphens, zero-width spaces, Swedish letters, broken references, GUID bits.
+_PIECES = ["0", "1", "3", "5", "8", "12", "1234", "850312", "19850312", "-", "+", "a", "e", "F", "<", "=",
+           "<v>", "</t>", " ", "&#48;", "&#x31;", "&#X32;", "&#8211;", "&#173;", "&#8203;", "&#769;", "&#x338;",
+           "&#228;", "&#1234567;", "&#12345678;", "&#x110000;", "&#;", "&#", "&amp;", "é", "e\u0301",
+           "\u0301", "\u0338", "８", "٣", "\xad", "\u200b", "²", "½", "①", "⑳", "\ufdfa", "\u2212", "–", "ä",
+           "Ö", "\xa0", "\xb4", "€", "{8A3F0C12-", "-4B2A-", "9C1D-", "}", "𝟓"]
+
+
+def _hostile_texts(count: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 60))) for _ in range(count)]
+
+
+def test_latin1_folding_is_only_the_soft_hyphen():
+    """Why ``normalise`` may drop only soft hyphens from Latin-1 text, and why normalising a part
+    piece by piece equals normalising it whole: after NFKC, folding changes no other Latin-1 character."""
+    import unicodedata
+
+    from pipeline.validation.personnummer import _FOLD
+
+    for code in range(0x100):
+        text = unicodedata.normalize("NFKC", chr(code))
+        if all(ord(c) < 0x100 for c in text):
+            assert text.translate(_FOLD) == text.replace("\xad", ""), hex(code)
+
+
+@pytest.mark.parametrize("dense", [None, 0])
+def test_part_normalised_piece_by_piece_equals_the_whole_text(monkeypatch, dense):
+    """The workbook scan normalises only the stretches of a part that can change (``_normalised_xml``):
+    on thousands of hostile texts, and on them joined into one large part, the result is byte for byte
+    the whole text normalised (references resolved, NFKC, digits and dashes folded). ``dense=0`` takes
+    the piecewise way for every text, however dense its stretches."""
+    from pipeline.submission import xlsx_parts
+    from pipeline.submission.xlsx_parts import _CHAR_REF, _char, _normalised_xml
+    from pipeline.validation.personnummer import normalise
+
+    if dense is not None:
+        monkeypatch.setattr(xlsx_parts, "_DENSE", dense)
+
+    def whole(text: str) -> bytes:
+        return normalise(_CHAR_REF.sub(_char, text)).encode("utf-8")
+
+    texts = _hostile_texts(4000, seed=3)
+    for text in texts:
+        body = text.encode("utf-8")
+        assert _normalised_xml(body) == whole(text), repr(text)
+        assert _normalised_xml(b"\xef\xbb\xbf" + body) == whole(text)
+    spread = ("x" * 200).join(texts)  # sparse stretches: the piecewise way (dense parts go whole)
+    assert _normalised_xml(spread.encode("utf-8")) == whole(spread)
+    assert _normalised_xml(b"<a>only ascii 850312-1231</a>") == b"<a>only ascii 850312-1231</a>"
+
+
+def test_candidate_windows_equal_the_regex_over_every_digit_run():
+    """The numpy search (six digits in a row first) finds exactly the runs the shapes describe:
+    compared with a plain regex over every maximal digit run of many hostile texts."""
+    import re
+
+    from pipeline.validation.personnummer import candidate_windows, normalise
+
+    def reference(text: str, margin: int) -> list[str]:
+        raw = text.encode("utf-8")
+        runs = [(m.start(), m.end()) for m in re.finditer(rb"[0-9]+", raw)]
+        out = []
+        for i, (start, end) in enumerate(runs):
+            if end - start in (10, 12):
+                out.append(raw[max(0, start - margin):end + margin].decode("utf-8", "ignore"))
+            elif end - start in (6, 8) and i + 1 < len(runs) and runs[i + 1][0] == end + 1 \
+                    and runs[i + 1][1] - runs[i + 1][0] == 4 and raw[end:end + 1] in (b"-", b"+"):
+                out.append(raw[max(0, start - margin):runs[i + 1][1] + margin].decode("utf-8", "ignore"))
+        return out
+
+    texts = [normalise(t) for t in _hostile_texts(4000, seed=4)]
+    assert sum(bool(reference(t, 5)) for t in texts) > 200
+    for text in texts:
+        assert candidate_windows(text, 5) == reference(text, 5), repr(text)

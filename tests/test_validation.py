@@ -250,3 +250,67 @@ def test_national_run_suite_summary_for_asset_checks():
     assert bad.failed_outcomes[0].rows == [3] and summary["unexpected_rows"] == 1
     assert bad.failed == summary["failing"] and bad.evaluated == summary["evaluated"] > 30
     assert "7" not in json.dumps(summary)
+
+
+def _prepared_national(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    return [(p := prepare(f))[[c for c in p.columns if c in NATIONAL_COLUMNS]] for f in frames]
+
+
+def _ge_test_frames(corpus: bool) -> list[pd.DataFrame]:
+    """National frames GE sees: full-size files with failures of every kind (unknown codes on both sides
+    of the 20 % limit, blanks, bad patterns, a duplicated id, an unknown kommun, an all-blank column),
+    and with ``corpus`` every readable file of the fault and hostile corpus."""
+    from pipeline.contract.dictionary import MAX_ROWS
+    from pipeline.submission.reading import UnreadableFile, read_submission
+
+    assert MAX_ROWS // 4 > 2 * expectations.DISTINCT_FROM_ROWS
+    read = []
+    folder, entries = _faults() if corpus else (None, [])
+    for e in entries:
+        try:
+            read.append(read_submission((folder / e["file"]).read_bytes(), e["file"]).frame)
+        except UnreadableFile:
+            continue
+    one = simulate_cases([QUARTER], [KOMMUN], seed=4)[(KOMMUN, QUARTER)]
+    big = pd.concat([one] * (MAX_ROWS // 4 // len(one) + 1), ignore_index=True)  # 2.5 × DISTINCT_FROM_ROWS
+    big["arende_id"] = [f"B{i:06d}" for i in range(len(big))]
+    faulty = big.copy()
+    faulty.loc[::7, "kon"] = "99"  # 14 %: under the limit
+    faulty.loc[::2, "aldersgrupp"] = "99"  # 50 %: over it
+    faulty.loc[5:40, "riskbedomning"] = ""
+    faulty.loc[3, "valdsformer"] = "fys|xyz"
+    faulty.loc[8, "avslutsdatum"] = "2025-13"
+    faulty.loc[9, "arende_id"] = faulty.loc[10, "arende_id"]
+    faulty.loc[11, "arende_id"] = "ogiltigt id"
+    faulty.loc[12, "kommunkod"] = "9999"
+    faulty["vald_efter"] = ""
+    return _prepared_national(read) + _prepared_national([big, faulty, big.head(expectations.DISTINCT_FROM_ROWS)])
+
+
+@pytest.mark.parametrize("corpus,share", [
+    (False, expectations._NARROW_SHARE),
+    pytest.param(True, expectations._NARROW_SHARE, marks=pytest.mark.slow),
+    pytest.param(True, 1, marks=pytest.mark.slow)])
+def test_ge_over_distinct_values_gives_the_same_results(monkeypatch, corpus, share):
+    """Great Expectations over each column's distinct values (big batches) gives exactly the outcomes of
+    GE over the rows, for every file alone and for all frames as one batch. ``share=1`` puts every
+    column, of small files too, over its distinct values (the corpus runs take minutes: full suite)."""
+    frames = _ge_test_frames(corpus)
+    assert any(len(f) >= expectations.DISTINCT_FROM_ROWS for f in frames)
+    monkeypatch.setattr(expectations, "DISTINCT_FROM_ROWS", 10**9)
+    rows_alone = [expectations.run_file_suites_batch([f])[0] for f in frames]
+    rows_batch = expectations.run_file_suites_batch(frames)
+    monkeypatch.setattr(expectations, "DISTINCT_FROM_ROWS", 0)
+    monkeypatch.setattr(expectations, "_NARROW_SHARE", share)
+    plans = []
+    planned = expectations._distinct_plan
+    monkeypatch.setattr(expectations, "_distinct_plan", lambda *a, **k: plans.append(planned(*a, **k)) or plans[-1])
+    distinct_alone = [expectations.run_file_suites_batch([f])[0] for f in frames]
+    distinct_batch = expectations.run_file_suites_batch(frames)
+    assert sum(p is not None for p in plans) >= len(frames) // 2  # the distinct way was really taken
+    assert distinct_alone == rows_alone
+    assert distinct_batch == rows_batch
+    failing = {o.name for errors, warnings in rows_alone for o in errors.failed_outcomes + warnings.failed_outcomes}
+    assert {"expect_column_values_to_not_be_in_set(aldersgrupp)", "expect_compound_columns_to_be_unique(arende_id)",
+            "expect_column_values_to_match_regex(valdsformer)", "expect_column_values_to_be_in_set(kommunkod)",
+            "expect_column_values_to_not_be_null(riskbedomning)"} <= failing

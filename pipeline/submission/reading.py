@@ -23,7 +23,9 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 
+import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import MAX_ROWS, XLSX_SHEET_NAME
@@ -261,15 +263,94 @@ def _read_values(data: bytes) -> ParsedFile:
         sheet = workbook.get_sheet_by_name(chosen.name)
         # calamine yields rows from row 1 but columns from the first used one: pad so positions are
         # what a person sees (column C stays the third column, as openpyxl gave it).
-        lead = [""] * sheet.start[1] if sheet.start else []
-        if sheet.width + len(lead) > MAX_COLUMNS:
+        lead = sheet.start[1] if sheet.start else 0
+        if sheet.width + lead > MAX_COLUMNS:
             raise _too_wide(None)
-        rows = _collect(lead + [v if type(v) is str else cell_text(v) for v in values] for values in sheet.iter_rows())
+        numbers, cells = _sheet_cells(sheet, lead)
     except UnreadableFile:
         raise
     except Exception as exc:
         raise xlsx_parts.broken() from exc
     finally:
         workbook.close()
-    frame, row_numbers = _to_frame(rows)
+    frame, row_numbers = _cells_to_frame(numbers, cells)
     return ParsedFile(frame, row_numbers, "xlsx", None, None, chosen.name)
+
+
+_BLOCK_ROWS = 4096
+"""Sheet rows taken from calamine at a time: whole blocks are converted with numpy, and a sheet with
+too many rows is refused after at most one block beyond the limit."""
+
+
+def _sheet_cells(sheet, lead: int) -> tuple[list[int], np.ndarray]:
+    """Row numbers and cells (text, a 2-D object array) of the header and every non-blank row, as
+    :func:`_collect` gives them, without Python work per cell: a column is converted cell by cell
+    (:func:`cell_text`) only when it holds something other than text (numbers, dates, booleans)."""
+    width = sheet.width + lead
+    numbers: list[np.ndarray] = []
+    kept: list[np.ndarray] = []
+    rows = iter(sheet.iter_rows())
+    seen = 0
+    data_rows = -1  # the first non-blank row is the header
+    while width and (block := list(islice(rows, _BLOCK_ROWS))):
+        cells = np.empty((len(block), width), dtype=object)
+        cells[:, :lead] = ""
+        cells[:, lead:] = block
+        for j in range(lead, width):
+            column = cells[:, j]
+            if pd.api.types.infer_dtype(column, skipna=False) != "string":
+                cells[:, j] = [v if type(v) is str else cell_text(v) for v in column]
+        filled = np.flatnonzero(_filled_rows(cells))
+        data_rows += len(filled)
+        if data_rows > MAX_ROWS:
+            raise UnreadableFile(
+                "E_TOO_MANY_ROWS",
+                f"Filen har fler än {MAX_ROWS:,} rader med ärenden.".replace(",", " "),
+                f"The file has more than {MAX_ROWS:,} case rows.",
+            )
+        numbers.append(filled + seen + 1)
+        kept.append(cells[filled])
+        seen += len(block)
+    if not kept:
+        return [], np.empty((0, width), dtype=object)
+    return np.concatenate(numbers).tolist(), np.concatenate(kept)
+
+
+def _filled(column: np.ndarray) -> np.ndarray:
+    """Cell by cell: holds more than whitespace (``c.strip()``), for a column of text."""
+    out = column != ""
+    candidates = np.flatnonzero(out)
+    out[candidates] = [bool(c.strip()) for c in column[candidates]]
+    return out
+
+
+def _filled_rows(cells: np.ndarray) -> np.ndarray:
+    """Rows with at least one cell holding more than whitespace (the opposite of :func:`_is_blank`);
+    column by column over the rows not yet known to be filled, so a full sheet costs about one column."""
+    filled = np.zeros(len(cells), dtype=bool)
+    unknown = np.arange(len(cells))
+    for j in range(cells.shape[1]):
+        if not len(unknown):
+            break
+        hit = _filled(cells[unknown, j])
+        filled[unknown[hit]] = True
+        unknown = unknown[~hit]
+    return filled
+
+
+def _cells_to_frame(numbers: list[int], cells: np.ndarray) -> tuple[pd.DataFrame, list[int]]:
+    """What :func:`_to_frame` gives for these rows (all of one width, as a sheet's are), column-wise."""
+    from pipeline.submission.template_rows import has_label_row
+
+    if len(cells) >= 2 and has_label_row(list(cells[0]), list(cells[1])):  # saved from the template: rare
+        return _to_frame([(n, list(c)) for n, c in zip(numbers, cells, strict=True)])
+    if not len(cells):
+        raise UnreadableFile("E_EMPTY_FILE", "Filen är tom.", "The file is empty.")
+    header, body = list(cells[0]), cells[1:]
+    width = len(header)
+    while width > 0 and not header[width - 1].strip() and not _filled(body[:, width - 1]).any():
+        width -= 1  # trailing empty columns
+    names = _column_names(header, width)
+    frame = pd.DataFrame(body[:, :width], columns=names, dtype=object) if len(body) else pd.DataFrame(
+        {name: pd.Series([], dtype=object) for name in names})
+    return frame, numbers[1:]

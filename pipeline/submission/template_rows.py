@@ -41,6 +41,12 @@ def _is_label_row(cells: list[str], following: list[str]) -> bool:
             and sum(c in names for c in next_names) >= 3)
 
 
+def has_label_row(first: list[str], second: list[str]) -> bool:
+    """The first two rows are the template's label row and a header (what :func:`strip_template_rows`
+    removes a row for); readers test this first and only then hand over every row."""
+    return _is_label_row(first, second)
+
+
 def _prefilled_only(cells: list[str], kommun_at: int | None, period_at: int | None) -> bool:
     if kommun_at is None or period_at is None:
         return False

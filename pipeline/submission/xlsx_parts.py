@@ -35,8 +35,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from pipeline.submission.filetype import UnreadableFile, not_table
-from pipeline.validation.personnummer import candidate_windows, contains_personnummer, normalise, spans
+from pipeline.validation.personnummer import candidate_windows_utf8, contains_personnummer, normalise, spans
 
 # Zip-bomb limits (checked on the central directory before decompressing anything).
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -82,6 +84,7 @@ _DEFAULT = re.compile(r'<Default\b[^>]*?Extension="([^"]*)"[^>]*?ContentType="([
 _OVERRIDE = re.compile(r'<Override\b[^>]*?PartName="([^"]*)"[^>]*?ContentType="([^"]*)"')
 _CHAR_REF = re.compile(r"&#([xX][0-9a-fA-F]{1,6}|[0-9]{1,7});")
 _GUID_CONTEXT = 40
+_RICH_RUN = re.compile(rb"<r[ >]")  # one pass (two ``in`` tests read a 25 MB sheet twice)
 _INNER_TAGS = re.compile(r"<(?!/?(?:si|comment|threadedComment|is)\b)[^>]*>")
 _NUM_FMT = re.compile(r'<numFmt\b[^>]*?numFmtId="(\d+)"[^>]*?formatCode="([^"]*)"')
 _CELL_XFS = re.compile(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
@@ -201,23 +204,91 @@ def _is_xml(name: str, kind: str) -> bool:
     return kind.endswith("xml") or name.lower().endswith((".xml", ".rels", ".vml"))
 
 
-def _texts(name: str, body: bytes, kind: str) -> Iterator[str]:
-    """The part's text as a person or program would read it, in forms the scan can search."""
+def _texts(name: str, body: bytes, kind: str) -> Iterator[bytes]:
+    """The part's text as a person or program would read it, in forms the scan can search (UTF-8)."""
     if not _is_xml(name, kind):
-        yield body.decode("latin-1")
+        yield body.decode("latin-1").encode("utf-8")
         return
-    try:
-        text = _decode(body)
-    except UnicodeDecodeError as exc:
-        raise _broken() from exc
+    raw = _normalised_xml(body)
+    yield raw
+    if _RICH_RUN.search(raw):  # rich-text runs ("<r>" or "<r "): join the runs of one item
+        yield _INNER_TAGS.sub("", raw.decode("utf-8")).encode("utf-8")
+
+
+def _normalised_text(text: str) -> str:
+    """An XML part's text with character references resolved, as a person reads it (``normalise``)."""
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise _not_plain("XML med dokumenttypdeklaration (DOCTYPE)", "XML with a DOCTYPE declaration")
     if "&#" in text:  # character references can spell digits and dashes; the named five cannot
         text = _CHAR_REF.sub(_char, text)
-    text = normalise(text)
-    yield text
-    if "<r>" in text or "<r " in text:  # rich-text runs: join the runs of one item
-        yield _INNER_TAGS.sub("", text)
+    return normalise(text)
+
+
+_REF_SPAN = 11
+"""Bytes from a reference's ``&`` that cover it (``&#1114111;`` and ``&#x10FFFF;`` are 10)."""
+_DENSE = 64
+"""Above one changed stretch per this many bytes, the whole part is normalised at once (C speed)
+rather than stretch by stretch (a Python step each)."""
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _broken() from exc
+
+
+def _normalised_xml(body: bytes) -> bytes:
+    """``_normalised_text`` of the decoded part, as UTF-8, normalising only the stretches it can change.
+
+    Why: a 20 000-row sheet is 25 MB, nearly all ASCII, and resolving its tens of thousands of
+    references (``&#228;``) and normalising the whole text cost most of the scan. Normalisation
+    changes only non-ASCII characters and references, and it can be done piece by piece where a
+    piece starts with an ASCII character that is not inside a reference: such a character is
+    unchanged and starts a new normalisation segment (NFKC never composes it with what precedes),
+    and folding digits, dashes and format characters is per character. So each stretch of non-ASCII
+    bytes and references, with the one character before it (a combining mark composes with it), is
+    normalised on its own, each distinct stretch once, and the ASCII between is kept as it is. The
+    result equals normalising the whole decoded text (``tests/test_personnummer.py`` compares both on
+    many hostile texts); UTF-16 parts and parts dense with such stretches take the whole-text way.
+    """
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _normalised_text(_decode(body)).encode("utf-8")
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise _not_plain("XML med dokumenttypdeklaration (DOCTYPE)", "XML with a DOCTYPE declaration")
+    codes = np.frombuffer(body, dtype=np.uint8)
+    n = len(codes)
+    high = np.flatnonzero(codes >= 0x80)
+    refs = np.flatnonzero(codes == 38)  # "&", then "#" after it
+    refs = refs[codes[np.minimum(refs + 1, n - 1)] == 35] if len(refs) else refs
+    if not len(high) and not len(refs):
+        return body  # ASCII without references: already as a person reads it
+    if (len(high) + len(refs)) * _DENSE > n:
+        return _normalised_text(_utf8(body)).encode("utf-8")
+    # Each stretch as an interval [start, end): a non-ASCII byte or a reference, with the character
+    # before it; overlapping or touching intervals are merged (one stretch).
+    firsts = np.concatenate((high, refs))
+    order = np.argsort(firsts, kind="stable")
+    lows = np.maximum(firsts[order] - 1, 0)
+    highs = np.minimum(np.concatenate((high + 1, refs + _REF_SPAN))[order], n)
+    reach = np.maximum.accumulate(highs)
+    new = np.concatenate(([True], lows[1:] > reach[:-1]))
+    starts = lows[new].tolist()
+    ends = reach[np.concatenate((np.flatnonzero(new)[1:] - 1, [len(new) - 1]))].tolist()
+    done: dict[bytes, bytes] = {}
+    pieces = []
+    kept = 0
+    for start, end in zip(starts, ends, strict=True):
+        stretch = body[start:end]
+        out = done.get(stretch)
+        if out is None:
+            out = done[stretch] = _normalised_text(_utf8(stretch)).encode("utf-8")
+        pieces += (body[kept:start], out)
+        kept = end
+    pieces.append(body[kept:])
+    return b"".join(pieces)
 
 
 def _char(match: re.Match[str]) -> str:
@@ -233,13 +304,13 @@ def _char_of(ref: str) -> str:
         return " "
 
 
-def _holds_personnummer(text: str) -> bool:
-    """A personnummer-like part of normalised ``text`` that is not inside one of Excel's GUIDs.
+def _holds_personnummer(raw: bytes) -> bool:
+    """A personnummer-like part of normalised text (UTF-8 ``raw``) that is not inside one of Excel's GUIDs.
 
-    Candidates come from ``candidate_windows`` (numpy over the bytes); the GUID test runs only
+    Candidates come from ``candidate_windows_utf8`` (numpy over the bytes); the GUID test runs only
     around them (blanking GUIDs in a 25 MB sheet first cost 0.6 s).
     """
-    for window in candidate_windows(text, _GUID_CONTEXT):
+    for window in candidate_windows_utf8(raw, _GUID_CONTEXT):
         for start, end in spans(window):
             if not any(g.start() <= start and end <= g.end() for g in _GUID.finditer(window)):
                 return True

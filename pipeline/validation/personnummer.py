@@ -93,30 +93,49 @@ def _fold_run(match: re.Match[str]) -> str:
 
 
 def candidate_windows(text: str, margin: int = 40) -> list[str]:
-    """Slices of normalised ``text`` around each digit run shaped like an identity number.
+    """Slices of normalised ``text`` around each digit run shaped like an identity number (see
+    :func:`candidate_windows_utf8`, which this is for text already encoded)."""
+    return candidate_windows_utf8(text.encode("utf-8"), margin)
 
-    For very large texts (a worksheet's XML is 25 MB for 20 000 rows): digit runs are found with
-    numpy over the UTF-8 bytes (~10× faster than the regex over every position), and only the few
-    runs of length 10 or 12, or 6/8 + ``-``/``+`` + 4, are handed back, with ``margin`` characters
-    either side, for the exact check (:func:`spans`) and the caller's look at the surroundings.
+
+def candidate_windows_utf8(raw: bytes, margin: int = 40) -> list[str]:
+    """Slices of normalised text, given as UTF-8 ``raw``, around each digit run shaped like an identity number.
+
+    For very large texts (a worksheet's XML is 25 MB for 20 000 rows), with numpy over the bytes
+    (~10× faster than the regex over every position): only runs of length 10 or 12, or 6/8 +
+    ``-``/``+`` + 4, are handed back, with ``margin`` bytes either side (decoded, a cut character
+    dropped), for the exact check (:func:`spans`) and the caller's look at the surroundings. Every
+    such run has six digits in a row, so runs are looked for only where six digits stand together
+    (a sheet has millions of short digit runs: row numbers, cell references, codes).
     """
-    raw = text.encode("utf-8")
     codes = np.frombuffer(raw, dtype=np.uint8)
-    padded = np.zeros(len(codes) + 2, dtype=bool)
-    np.less(codes - np.uint8(48), 10, out=padded[1:-1])  # uint8 wraps below "0": one comparison
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    starts, ends = edges[0::2], edges[1::2]
+    n = len(codes)
+    if n < 6:
+        return []
+    digit = np.less(codes - np.uint8(48), 10)  # uint8 wraps below "0": one comparison
+    six = digit[:-5].copy()
+    for k in range(1, 6):
+        six &= digit[k:n - 5 + k]
+    at = np.flatnonzero(six)  # starts of six digits in a row: consecutive for one run
+    if not len(at):
+        return []
+    breaks = np.flatnonzero(np.diff(at) != 1)
+    starts = at[np.concatenate(([0], breaks + 1))]
+    ends = at[np.concatenate((breaks, [len(at) - 1]))] + 6
     lengths = ends - starts
     whole = (lengths == 10) | (lengths == 12)
-    split = np.zeros(len(starts), dtype=bool)
-    if len(starts) > 1:
-        head = (lengths[:-1] == 6) | (lengths[:-1] == 8)
-        joined = (starts[1:] == ends[:-1] + 1) & (lengths[1:] == 4)
-        separator = np.isin(codes[np.minimum(ends[:-1], len(codes) - 1)], (43, 45))
-        split[:-1] = head & joined & separator
+    split = ((lengths == 6) | (lengths == 8)) & (ends + 5 <= n)
+    if split.any():
+        tail = ends[split]
+        separated = np.isin(codes[tail], (43, 45))
+        for k in range(1, 5):
+            separated &= digit[tail + k]
+        after = tail + 5
+        separated &= ~digit[np.minimum(after, n - 1)] | (after == n)
+        split[np.flatnonzero(split)] = separated
     windows = []
     for i in np.flatnonzero(whole | split):
-        end = int(ends[i + 1] if split[i] else ends[i])
+        end = int(ends[i] + 5 if split[i] else ends[i])
         start = int(starts[i])
         windows.append(raw[max(0, start - margin):end + margin].decode("utf-8", "ignore"))
     return windows
