@@ -52,7 +52,8 @@ UPLOAD_KOMMUN = "0114"
 
 
 def build_release(data: Path, seed: int) -> None:
-    """Two national vintages through the real disclosure control and publisher."""
+    """Two national vintages through the real disclosure control and publisher (without the LP interval
+    step, which takes minutes on 15 national periods; the read API serves the files the same way)."""
     from pipeline.contract.periods import quarter_range
     from pipeline.keyfigures.disclosure import apply_disclosure
     from pipeline.release.cells import history_cells
@@ -64,9 +65,9 @@ def build_release(data: Path, seed: int) -> None:
     t = time.perf_counter()
     mart = simulate_mart(quarter_range("2023Q1", "2025Q4") + ["2023", "2024", "2025"], seed=seed)
     first = mart[mart["period"].astype(str) != "2025Q4"]
-    publish_vintage(apply_disclosure(first), paths=paths, submissions=[], closed_years={2023},
+    publish_vintage(apply_disclosure(first, intervals=False), paths=paths, submissions=[], closed_years={2023},
                     now=datetime.fromisoformat(V1_CREATED))
-    publish_vintage(apply_disclosure(mart, previous=history_cells(paths)), paths=paths, submissions=[],
+    publish_vintage(apply_disclosure(mart, previous=history_cells(paths), intervals=False), paths=paths, submissions=[],
                     closed_years={2023, 2024}, now=datetime.fromisoformat(V2_CREATED))
     print(f"release       {len(mart):,} mart cells -> v001, v002 in {time.perf_counter() - t:.1f} s ({data})")
 

@@ -445,15 +445,19 @@ def _hidden_before(out: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarr
 
 
 def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = None,
-                     secondary: str = "gauss", protect: Collection[tuple[str, str, str, str]] = ()) -> pd.DataFrame:
+                     secondary: str = "gauss", protect: Collection[tuple[str, str, str, str]] = (),
+                     intervals: bool = True) -> pd.DataFrame:
     """The published table of ``figures`` (all periods of the national data set): the table design,
     primary + secondary suppression, protected against the earlier vintages in ``previous``.
 
     ``previous``: every cell published before (kpi, municipality, period, gender, value, status, …).
     ``secondary``: ``"gauss"`` (the elimination over all linked relations, ``pipeline.keyfigures.secondary``);
     ``"greedy"`` (the old relation-by-relation rules) and ``"off"`` exist only so the tests can prove
-    that they leak. ``protect``: (kpi, municipality, period, gender) cells to keep hidden and protect as
-    well — the publish step's repair after an audit finding (``pipeline.release.from_warehouse``).
+    that they leak. ``intervals=False`` skips the LP interval step after the elimination: only for
+    fixtures and benchmarks of something else than disclosure (a page, the API) on national multi-year
+    data, where the step costs minutes; the publisher never passes it. ``protect``: (kpi, municipality,
+    period, gender) cells to keep hidden and protect as well — the publish step's repair after an audit
+    finding (``pipeline.release.from_warehouse``).
     A cell hidden in the latest earlier vintage stays hidden (stable pattern).
     Returns the design's cells with ``status`` and ``suppression``; deterministic.
     """
@@ -482,7 +486,7 @@ def apply_disclosure(figures: pd.DataFrame, *, previous: pd.DataFrame | None = N
             added = _secondary(status, size, members, relations, forced)
         else:
             added = gauss_secondary(full, full_present, keep, status, size, forced, revised | extra, members,
-                                    relations, previous=previous)
+                                    relations, previous=previous, intervals=intervals)
         status[added] = SUPPRESSED
         suppression[added] = SECONDARY
     out["status"] = status
