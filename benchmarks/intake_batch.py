@@ -16,37 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cpu_stages import Stages, cpu
+
 RECORDS = Path(__file__).resolve().parent / "records"
-
-
-def cpu() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    return me.ru_utime + me.ru_stime
-
-
-class Parts:
-    """CPU per wrapped function (module attributes looked up at call time, as in national_load.py)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def wrap(self, owner, attribute: str, label: str) -> None:
-        original = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            started = cpu()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + cpu() - started
-
-        setattr(owner, attribute, timed)
 
 
 def main() -> int:
@@ -65,7 +42,7 @@ def main() -> int:
     from pipeline.validation import expectations, record_and_stage, validate
 
     expectations._engine()
-    parts = Parts()
+    parts = Stages(lambda: cpu(children=False))
     wrapped = (
             (validate, "door_check", "door check (read + personnummer scan)"),
             (validate, "read_submission", "  of which read_submission"),

@@ -44,14 +44,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cpu_stages import Stages, cpu
+
 RECORDS = Path(__file__).resolve().parent / "records"
 HERE = Path(__file__).resolve().parent
-
-
-def cpu() -> float:
-    """CPU seconds so far of this process and its waited-for children."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def load_stages() -> Stages:
@@ -80,41 +76,6 @@ def load_stages() -> Stages:
         stages.wrap(module, attribute, name)
     stages.wrap_generator(transform, "with_test_results", "dbt build (plan, dbt, events)")
     return stages
-
-
-class Stages:
-    """CPU per pipeline stage, by wrapping module attributes the assets look up at call time."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._depth = 0
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    def wrap(self, module, attribute: str, name: str) -> None:
-        original = getattr(module, attribute)
-
-        def timed(*args, **kwargs):
-            started = cpu()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.add(name, cpu() - started)
-
-        setattr(module, attribute, timed)
-
-    def wrap_generator(self, module, attribute: str, name: str) -> None:
-        original = getattr(module, attribute)
-
-        def timed(*args, **kwargs):
-            started = cpu()
-            try:
-                yield from original(*args, **kwargs)
-            finally:
-                self.add(name, cpu() - started)
-
-        setattr(module, attribute, timed)
 
 
 def land(files: list[Path], landing: Path) -> None:

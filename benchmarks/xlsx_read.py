@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from cpu_stages import Stages
 
 from pipeline.contract.dictionary import MAX_ROWS
 
@@ -34,25 +35,6 @@ def _best(repeat: int, work) -> float:
         work()
         timings.append(time.process_time() - started)
     return min(timings)
-
-
-class _Steps:
-    """CPU per validation step, by wrapping the module attributes ``validate`` looks up at call time."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def wrap(self, module, attribute: str, name: str) -> None:
-        original = getattr(module, attribute)
-
-        def timed(*args, **kwargs):
-            started = time.process_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - started
-
-        setattr(module, attribute, timed)
 
 
 def _calamine_alone(data: bytes) -> None:
@@ -93,7 +75,7 @@ def main() -> int:
     total = _best(args.repeat, lambda: validate_submission(data, "big.xlsx", period="2025Q3"))
     print(f"read + validate: {total:.2f} s CPU")
 
-    steps = _Steps()
+    steps = Stages(time.process_time)
     wrapped = ((validate, "read_submission", "read"), (reading.xlsx_parts, "scan_opened", "  part scan"),
                (validate, "find_personnummer", "personnummer"), (validate, "prepare", "prepare"),
                (validate.expectations, "run_file_suites_batch", "great_expectations"),
