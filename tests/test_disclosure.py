@@ -285,6 +285,22 @@ def test_interval_step_per_lan_is_clean(data: dict[str, pd.DataFrame], monkeypat
             assert cell["secondary"] <= 0.10 + 1e-9, (kpi, cell)
 
 
+def test_interval_step_is_the_same_on_one_core_or_two(data: dict[str, pd.DataFrame],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-län blocks are solved two at a time in threads; each wave sees only the waves before it, so
+    what is hidden does not depend on the threads or their timing (a publisher's output must not depend on
+    the machine it runs on)."""
+    import pipeline.keyfigures.secondary as secondary
+
+    monkeypatch.setattr(secondary, "INTERVAL_WHOLE_ATOMS", 0)
+    runs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SUKF_LP_THREADS", threads)
+        runs.append(apply_disclosure(data["first"])["suppression"].to_numpy())
+    assert (runs[0] == "secondary").sum() > 0
+    assert (runs[0] == runs[1]).all()
+
+
 def test_hidden_yearly_kommun_share_within_primary_plus_10_points(ours: dict) -> None:
     """Information loss: per KPI, the share of yearly kommun values hidden is at most the primary share
     + 10 percentage points (issue 9)."""
