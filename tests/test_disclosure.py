@@ -362,7 +362,7 @@ def test_gate_runs_the_lp_attack_with_stored_true_values(data: dict[str, pd.Data
 
     truths.save(paths, "v1", truth)
     years = sorted({key[2][:4] for key in truth})
-    assert sorted(f.stem for f in (paths.restricted / "truths" / "v1").glob("*.parquet")) == years
+    assert sorted(f.stem for f in (paths.truths / "v1").glob("*.parquet")) == years
     later = {key: value for key, value in truth.items() if key[2].startswith(years[-1])}
     truths.save(paths, "v2", {key: value + 1 for key, value in later.items()})
     first, second, missing = truths.load(paths, ["v1", "v2"], None) + truths.load(paths, ["v0"], None)

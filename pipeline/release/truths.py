@@ -26,10 +26,6 @@ Truth = dict[tuple[str, str, str, str], float]
 COLUMNS = ["quantity", "region", "period", "gender", "value"]
 
 
-def folder(paths: Paths) -> Path:
-    return paths.restricted / "truths"
-
-
 def candidate(figures: pd.DataFrame) -> Truth:
     """The candidate's true values (its unsuppressed figures, as the audit's own model reads them)."""
     return truth_values(figures) if len(figures) else {}
@@ -38,7 +34,7 @@ def candidate(figures: pd.DataFrame) -> Truth:
 def save(paths: Paths, vintage: str, truth: Truth) -> None:
     """One file per calendar year of ``truth`` under the vintage's name (written after it is published)."""
     frame = pd.DataFrame([(*key, value) for key, value in truth.items()], columns=COLUMNS)
-    target = folder(paths) / vintage
+    target = paths.truths / vintage
     target.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
@@ -55,12 +51,12 @@ def save(paths: Paths, vintage: str, truth: Truth) -> None:
 def load(paths: Paths, vintages: Sequence[str], years: Collection[str] | None) -> list[Truth | None]:
     """Per vintage (oldest first) its true values for ``years`` (every stored year when None): each year
     from the vintage's own file or the latest earlier one. None for a vintage with nothing stored (published
-    before the gate kept truths): the audit then judges its quantities by the stricter criterion."""
+    before the gate kept them): the gate then runs bound propagation only (``audit_gate.audit_candidate``)."""
     out: list[Truth | None] = []
     latest: dict[str, Path] = {}
     read: dict[Path, Truth] = {}
     for vintage in vintages:
-        here = folder(paths) / vintage
+        here = paths.truths / vintage
         for file in sorted(here.glob("*.parquet")) if here.is_dir() else []:
             if years is None or file.stem in years:
                 latest[file.stem] = file
