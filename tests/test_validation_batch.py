@@ -225,6 +225,22 @@ def test_configuration_memo_changes_no_result(corpus, monkeypatch):
     assert [d for n, a, b in zip(names, alone, plain, strict=True) for d in _differences(n, a, b)] == []
 
 
+def test_skipped_batch_fingerprint_changes_no_result(corpus, monkeypatch):
+    """GE's batch fingerprint (a hash of every validated frame, skipped by ``expectations._engine``) changes no
+    result: with GE's own threshold back, and the hash seen to run, every file's results are the same."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    names, items, alone = corpus
+    assert pandas_execution_engine.HASH_THRESHOLD == 0  # the corpus was validated without it
+    hashed = []
+    original = pandas_execution_engine.hash_pandas_dataframe
+    monkeypatch.setattr(pandas_execution_engine, "HASH_THRESHOLD", 1e9)
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", lambda df: hashed.append(1) or original(df))
+    plain = validate_batch(items)
+    assert hashed
+    assert [d for n, a, b in zip(names, alone, plain, strict=True) for d in _differences(n, a, b)] == []
+
+
 def test_a_door_verdict_handed_over_gives_the_same_results(corpus):
     """Validation of bytes whose door check already ran (the landing ingest keeps it) is validation of the bytes."""
     from dataclasses import replace
