@@ -367,6 +367,9 @@ def test_gate_runs_the_lp_attack_with_stored_true_values(data: dict[str, pd.Data
     truths.save(paths, "v2", {key: value + 1 for key, value in later.items()})
     first, second, missing = truths.load(paths, ["v1", "v2"], None) + truths.load(paths, ["v0"], None)
     assert first == truth and missing is None
+    (paths.truths / "v2").rename(paths.truths / "v2-gone")  # saving v2 failed: unknown, never v1's values
+    assert truths.load(paths, ["v1", "v2"], None)[1] is None
+    (paths.truths / "v2-gone").rename(paths.truths / "v2")
     assert all(second[key] == (value + 1 if key in later else value) for key, value in truth.items())
     assert truths.load(paths, ["v1"], {years[0]})[0].keys() == {k for k in truth if k[2].startswith(years[0])}
 

@@ -253,7 +253,7 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
         reason={"text": text, "submissions": changed_subs}, information_loss=loss, design=TABLE_DESIGN_SV,
         carry_years=carry, year_inputs=digests,
     )
-    if result.changed and result.vintage and not figures.empty:
+    if result.changed and result.vintage:
         truths.save(paths, result.vintage, truth)  # restricted: the next gate's LP audit judges this vintage by them
     counts = result.changes.counts() if result.changes else {}
     if result.changed:

@@ -32,7 +32,8 @@ def candidate(figures: pd.DataFrame) -> Truth:
 
 
 def save(paths: Paths, vintage: str, truth: Truth) -> None:
-    """One file per calendar year of ``truth`` under the vintage's name (written after it is published)."""
+    """One file per calendar year of ``truth`` under the vintage's name (written after it is published; the
+    folder is made even for no values, so that ``load`` knows the vintage's years were saved)."""
     frame = pd.DataFrame([(*key, value) for key, value in truth.items()], columns=COLUMNS)
     target = paths.truths / vintage
     target.mkdir(parents=True, exist_ok=True)
@@ -50,19 +51,20 @@ def save(paths: Paths, vintage: str, truth: Truth) -> None:
 
 def load(paths: Paths, vintages: Sequence[str], years: Collection[str] | None) -> list[Truth | None]:
     """Per vintage (oldest first) its true values for ``years`` (every stored year when None): each year
-    from the vintage's own file or the latest earlier one. None for a vintage with nothing stored (published
-    before the gate kept them): the gate then runs bound propagation only (``audit_gate.audit_candidate``)."""
+    from the vintage's own file or the latest earlier one. None for a vintage without its folder (published
+    before the gate kept them, or saving failed): the gate then runs bound propagation only
+    (``audit_gate.audit_candidate``)."""
     out: list[Truth | None] = []
     latest: dict[str, Path] = {}
     read: dict[Path, Truth] = {}
     for vintage in vintages:
         here = paths.truths / vintage
-        for file in sorted(here.glob("*.parquet")) if here.is_dir() else []:
+        if not here.is_dir():  # never saved (older code, or a crash between publishing and saving): unknown,
+            out.append(None)   # never the year's earlier values, which may be another vintage's
+            continue
+        for file in sorted(here.glob("*.parquet")):
             if years is None or file.stem in years:
                 latest[file.stem] = file
-        if not latest:
-            out.append(None)
-            continue
         truth: Truth = {}
         for file in latest.values():
             if file not in read:
