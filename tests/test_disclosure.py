@@ -339,41 +339,6 @@ def test_gate_refuses_a_leaking_release_naming_cell_and_relation(data: dict[str,
         protect_until_clean(data["first"], None, lambda _: [contradiction])
 
 
-def test_gate_runs_the_lp_attack_with_stored_true_values(data: dict[str, pd.DataFrame], tmp_path) -> None:
-    """With the candidate's true values the gate runs the LP interval attack, which catches the narrow
-    intervals that the elimination alone (no interval step) leaves and that bound propagation does not see;
-    the true values of a vintage are kept in restricted storage, per calendar year, and a carried year reads
-    the latest file."""
-    from pipeline.release import truths
-
-    paths = Paths(tmp_path)
-    paths.population_csv.parent.mkdir(parents=True, exist_ok=True)
-    paths.population_csv.write_text(data["population"].to_csv(index=False), encoding="utf-8")
-    narrow = apply_disclosure(data["first"], intervals=False)
-    submissions = [{"kommunkod": k, "period": q, "submission_id": f"{k}-{q}"} for k in KOMMUNER for q in QUARTERS]
-    truth = truths.candidate(data["first"])
-    report: dict = {}
-    exact = audit_candidate(paths, narrow, submissions=submissions, closed_years=set(), report=report)
-    assert report["mode"] == "bundpropagering"
-    assert all(f.reason == "exakt beräkningsbar" for f in exact)
-    found = audit_candidate(paths, narrow, submissions=submissions, closed_years=set(), report=report, truth=truth)
-    assert report["mode"] == "LP-intervall"
-    assert any(f.reason != "exakt beräkningsbar" for f in found), [f.message() for f in found[:5]]
-
-    truths.save(paths, "v1", truth)
-    years = sorted({key[2][:4] for key in truth})
-    assert sorted(f.stem for f in (paths.truths / "v1").glob("*.parquet")) == years
-    later = {key: value for key, value in truth.items() if key[2].startswith(years[-1])}
-    truths.save(paths, "v2", {key: value + 1 for key, value in later.items()})
-    first, second, missing = truths.load(paths, ["v1", "v2"], None) + truths.load(paths, ["v0"], None)
-    assert first == truth and missing is None
-    (paths.truths / "v2").rename(paths.truths / "v2-gone")  # saving v2 failed: unknown, never v1's values
-    assert truths.load(paths, ["v1", "v2"], None)[1] is None
-    (paths.truths / "v2-gone").rename(paths.truths / "v2")
-    assert all(second[key] == (value + 1 if key in later else value) for key, value in truth.items())
-    assert truths.load(paths, ["v1"], {years[0]})[0].keys() == {k for k in truth if k[2].startswith(years[0])}
-
-
 SPREAD_KOMMUNER = ["0114", "0180", "0360", "1480", "2584", "0188", "0380", "1280"]
 """Eight kommuner over five län (the old ``SMALL`` set of the end-to-end tests): each län total is one or
 two kommuner, so the earlier vintages' facts pin much of what a new vintage hides."""
