@@ -114,19 +114,11 @@ def main() -> int:
                                      ("LP, every target", True, None)):
         if intervals and args.no_lp or (truths is None and intervals and not args.strict_lp):
             continue
-        report: dict = {}
-        cpu = time.process_time()
-        t = time.perf_counter()
-        findings = audit([public(first)], population, report=report, intervals=intervals, truths=truths)
-        t_audit, c_audit = time.perf_counter() - t, time.process_time() - cpu
-        print(f"audit {label:18} vintage 1: {t_audit:.1f} s wall, {c_audit:.1f} s CPU; findings {len(findings)}; "
-              f"hidden count/rate cells {report['hidden_count_cells']}, exactly computable {report['hidden_exact']}",
-              flush=True)
+        findings, record[f"audit_v1 {label}"] = timed_audit(audit, [public(first)], population, intervals=intervals,
+                                                            truths=truths)
+        print(f"audit {label:18} vintage 1: {summary_line(record[f'audit_v1 {label}'])}", flush=True)
         by = Counter(f.relation.split(";")[0] for f in findings).most_common(6)
         print(f"              findings by relation {by}", flush=True)
-        record[f"audit_v1 {label}"] = {"cpu_s": round(c_audit, 1), "findings": len(findings),
-                                       "hidden_count_cells": report["hidden_count_cells"],
-                                       "hidden_exact": report["hidden_exact"]}
 
     previous = first.assign(value=pd.to_numeric(first["value"], errors="coerce"), vintage=1)
     cpu = time.process_time()
@@ -137,20 +129,13 @@ def main() -> int:
     for label, intervals in (("propagation (gate)", False), ("LP, sensitive only", True)):
         if intervals and args.no_lp:
             continue
-        report = {}
-        cpu = time.process_time()
-        t = time.perf_counter()
-        findings2 = audit([public(first), public(second)], population, revised=[set(), {args.revise}],
-                          intervals=intervals, truths=[truth_values(mart), truth_values(mart2)], report=report)
-        t_audit2, c_audit2 = time.perf_counter() - t, time.process_time() - cpu
+        findings2, record[f"audit_v1v2 {label}"] = timed_audit(
+            audit, [public(first), public(second)], population, revised=[set(), {args.revise}], intervals=intervals,
+            truths=[truth_values(mart), truth_values(mart2)])
         print(f"vintage 2     suppression {t_supp2:.1f} s wall ({c_supp2:.1f} s CPU); audit {label} of both "
-              f"vintages {t_audit2:.1f} s wall ({c_audit2:.1f} s CPU); findings {len(findings2)}; exactly computable "
-              f"hidden {report['hidden_exact']} of {report['hidden_count_cells']}", flush=True)
+              f"vintages: {summary_line(record[f'audit_v1v2 {label}'])}", flush=True)
         for f in findings2[:5]:
             print("              ", f.message())
-        record[f"audit_v1v2 {label}"] = {"cpu_s": round(c_audit2, 1), "findings": len(findings2),
-                                         "hidden_count_cells": report["hidden_count_cells"],
-                                         "hidden_exact": report["hidden_exact"]}
     lp = record.get("audit_v1v2 LP, sensitive only", {}).get("cpu_s")
     if lp is not None:
         record["suppression_plus_lp_audit_v2_cpu_s"] = round(c_supp2 + lp, 1)
@@ -193,20 +178,29 @@ def quarterly(cases: dict, population: pd.DataFrame, quarters: list[str], record
     for label, intervals in (("propagation (gate)", False), ("LP, sensitive only", True)):
         if intervals and not lp:
             continue
-        report: dict = {}
-        cpu, t = time.process_time(), time.perf_counter()
         everyone = {kod for kod, _ in cases}  # each vintage brings every kommun's new quarter (the manifests)
-        findings = audit(vintages, population, revised=[set()] + [everyone] * (len(vintages) - 1), intervals=intervals,
-                         truths=truths if intervals else None, report=report)
-        wall, c = time.perf_counter() - t, time.process_time() - cpu
-        print(f"quarterly     audit {label} of the {len(vintages)} vintages: {wall:.1f} s wall, {c:.1f} s CPU; "
-              f"findings {len(findings)}; exactly computable hidden {report['hidden_exact']} of "
-              f"{report['hidden_count_cells']}", flush=True)
+        findings, record[f"quarterly audit {label}"] = timed_audit(
+            audit, vintages, population, revised=[set()] + [everyone] * (len(vintages) - 1), intervals=intervals,
+            truths=truths if intervals else None)
+        print(f"quarterly     audit {label} of the {len(vintages)} vintages: "
+              f"{summary_line(record[f'quarterly audit {label}'])}", flush=True)
         for f in findings[:5]:
             print("              ", f.message())
-        record[f"quarterly audit {label}"] = {"wall_s": round(wall, 1), "cpu_s": round(c, 1),
-                                              "findings": len(findings), "hidden_exact": report["hidden_exact"],
-                                              "hidden_count_cells": report["hidden_count_cells"]}
+
+
+def timed_audit(audit, vintages: list[pd.DataFrame], population: pd.DataFrame, **kwargs) -> tuple[list, dict]:
+    """``audit`` of ``vintages``, timed: (its findings, the record entry: wall, CPU, findings, hidden cells)."""
+    report: dict = {}
+    cpu, t = time.process_time(), time.perf_counter()
+    findings = audit(vintages, population, report=report, **kwargs)
+    wall, c = time.perf_counter() - t, time.process_time() - cpu
+    return findings, {"wall_s": round(wall, 1), "cpu_s": round(c, 1), "findings": len(findings),
+                      "hidden_count_cells": report["hidden_count_cells"], "hidden_exact": report["hidden_exact"]}
+
+
+def summary_line(entry: dict) -> str:
+    return (f"{entry['wall_s']:.1f} s wall, {entry['cpu_s']:.1f} s CPU; findings {entry['findings']}; exactly "
+            f"computable hidden {entry['hidden_exact']} of {entry['hidden_count_cells']}")
 
 
 def write(record: dict, keep: bool, name: str) -> int:
