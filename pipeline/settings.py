@@ -49,6 +49,11 @@ class Paths:
         return self.root / "dagster_home"
 
     @property
+    def truths(self) -> Path:
+        """True values behind each vintage, per calendar year (``release.truths``): the gate's LP audit."""
+        return self.restricted / "truths"
+
+    @property
     def register_db(self) -> Path:
         return self.restricted / "register.sqlite"
 

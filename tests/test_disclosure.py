@@ -24,7 +24,7 @@ from pipeline.contract.dictionary import municipalities
 from pipeline.keyfigures.disclosure import apply_disclosure, suppression_summary, table_design
 from pipeline.release.audit import Finding, audit, truth_values
 from pipeline.release.audit_gate import DisclosureRefused, audit_candidate
-from pipeline.release.from_warehouse import protect_until_clean
+from pipeline.release.from_warehouse import protect_until_clean, publish_derivable
 from pipeline.settings import Paths
 from pipeline.submission.generator import simulate_cases, synthetic_population
 
@@ -249,6 +249,30 @@ def test_lp_audit_finds_nothing_in_our_first_vintage(data: dict[str, pd.DataFram
     assert ours["repaired"][0] == 0, "clean from the suppression alone, without repair rounds"
 
 
+def test_hidden_cells_the_files_fix_are_published(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    """Issue 9: no hidden cell may be exactly computable unless hiding it protects another — and hiding a
+    cell the published files already fix protects nothing. The audit names them (never their values), the
+    publish step publishes the secondary ones, and the audit of the result finds nothing and no such cell left."""
+    truth = [truth_values(data["first"])]
+    report: dict = {}
+    assert not audit([public(ours["first"])], data["population"], truths=truth, report=report)
+    derivable = report["derivable_cells"]
+    assert derivable, "the test data has hidden cells the files fix (hidden zeros under a published zero)"
+    opened, published = publish_derivable(ours["first"], data["first"], derivable)
+    assert 0 < published <= len(derivable)
+    shown = opened[opened["status"].eq("") & ours["first"]["status"].eq("..")]
+    assert len(shown) == published and shown["suppression"].isna().all()
+    truth_of = data["first"].set_index(["kpi", "municipality", "period", "gender"])["value"]
+    assert all(math.isclose(float(v), float(truth_of[(k, m, p, g)])) for k, m, p, g, v in
+               zip(shown["kpi"], shown["municipality"], shown["period"], shown["gender"], shown["value"], strict=True))
+    after: dict = {}
+    assert not audit([public(opened)], data["population"], truths=truth, report=after)
+    assert after["hidden_exact"] == 0, after
+    # What stays derivable is primary by the contract's rule (a share on fewer than 10 cases), never secondary.
+    kind = opened.set_index(["kpi", "municipality", "period", "gender"])["suppression"]
+    assert all(kind[key] == "primary" for key in after["derivable_cells"]), after["derivable_cells"]
+
+
 def test_lp_audit_without_truth_is_stricter(data: dict[str, pd.DataFrame], ours: dict) -> None:
     """Without the true values the audit also flags narrow intervals around a true 0 or ≥ 5 (they reveal
     nobody): a superset of the findings with them."""
@@ -339,6 +363,41 @@ def test_gate_refuses_a_leaking_release_naming_cell_and_relation(data: dict[str,
         protect_until_clean(data["first"], None, lambda _: [contradiction])
 
 
+def test_gate_runs_the_lp_attack_with_stored_true_values(data: dict[str, pd.DataFrame], tmp_path) -> None:
+    """With the candidate's true values the gate runs the LP interval attack, which catches the narrow
+    intervals that the elimination alone (no interval step) leaves and that bound propagation does not see;
+    the true values of a vintage are kept in restricted storage, per calendar year, and a carried year reads
+    the latest file."""
+    from pipeline.release import truths
+
+    paths = Paths(tmp_path)
+    paths.population_csv.parent.mkdir(parents=True, exist_ok=True)
+    paths.population_csv.write_text(data["population"].to_csv(index=False), encoding="utf-8")
+    narrow = apply_disclosure(data["first"], intervals=False)
+    submissions = [{"kommunkod": k, "period": q, "submission_id": f"{k}-{q}"} for k in KOMMUNER for q in QUARTERS]
+    truth = truths.candidate(data["first"])
+    report: dict = {}
+    exact = audit_candidate(paths, narrow, submissions=submissions, closed_years=set(), report=report)
+    assert report["mode"] == "bundpropagering"
+    assert all(f.reason == "exakt beräkningsbar" for f in exact)
+    found = audit_candidate(paths, narrow, submissions=submissions, closed_years=set(), report=report, truth=truth)
+    assert report["mode"] == "LP-intervall"
+    assert any(f.reason != "exakt beräkningsbar" for f in found), [f.message() for f in found[:5]]
+
+    truths.save(paths, "v1", truth)
+    years = sorted({key[2][:4] for key in truth})
+    assert sorted(f.stem for f in (paths.truths / "v1").glob("*.parquet")) == years
+    later = {key: value for key, value in truth.items() if key[2].startswith(years[-1])}
+    truths.save(paths, "v2", {key: value + 1 for key, value in later.items()})
+    first, second, missing = truths.load(paths, ["v1", "v2"], None) + truths.load(paths, ["v0"], None)
+    assert first == truth and missing is None
+    (paths.truths / "v2").rename(paths.truths / "v2-gone")  # saving v2 failed: unknown, never v1's values
+    assert truths.load(paths, ["v1", "v2"], None)[1] is None
+    (paths.truths / "v2-gone").rename(paths.truths / "v2")
+    assert all(second[key] == (value + 1 if key in later else value) for key, value in truth.items())
+    assert truths.load(paths, ["v1"], {years[0]})[0].keys() == {k for k in truth if k[2].startswith(years[0])}
+
+
 SPREAD_KOMMUNER = ["0114", "0180", "0360", "1480", "2584", "0188", "0380", "1280"]
 """Eight kommuner over five län (the old ``SMALL`` set of the end-to-end tests): each län total is one or
 two kommuner, so the earlier vintages' facts pin much of what a new vintage hides."""
@@ -375,3 +434,20 @@ def public_all(frame: pd.DataFrame) -> pd.DataFrame:
                  "status"]].copy()
     out["value"] = pd.to_numeric(out["value"], errors="coerce").where(out["status"].eq("")).round(1)
     return out.reset_index(drop=True)
+
+
+def test_audit_model_holds_when_a_kommun_misses_a_quarter(data: dict[str, pd.DataFrame]) -> None:
+    """The intruder's model must hold for the true figures, else the gate refuses a sound vintage as
+    "contradictory" (the demo's 2025Q4, stop 10). A kommun that misses a quarter has cases opened in it that
+    the year counts (a later quarter's file carries them) and no quarter does: year > Σ quarters for the
+    kommun *and its län and Riket*, though those have all four quarters. Everything published, so any
+    contradiction is the model's."""
+    quarters = ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
+    missing = "1082"  # Karlshamn misses 2025Q1
+    cases = {key: frame for key, frame in simulate_cases(quarters, KOMMUNER, seed=SEED).items()
+             if key != (missing, "2025Q1")}
+    mart = oracle.key_figures(cases, data["population"]).drop(columns="value_exact")
+    cells = public(mart.assign(status=""))
+    reporting = {q: {k for k, p in cases if p == q} for q in quarters}
+    findings = audit([cells], data["population"], reporting=[reporting])
+    assert not [f for f in findings if f.relation == "motsägelsefria villkor"], findings[:3]

@@ -18,8 +18,9 @@ The intruder's model (a linear programme over counts of cases):
   (population is public); a linked share gives (s ± 0.05) % × denominator ≥/≤ numerator.
 * Public identities: T = K + M + X; every quantity ≤ the number of current cases (all are subsets of
   them); a share's numerator ≤ its denominator; kön 3 ≤ X; län = Σ its submitted kommuner; Riket =
-  Σ län; year = Σ its quarters for counts of events dated in the period, and for current cases every
-  quarter ≤ year ≤ Σ quarters.
+  Σ län; year = Σ its quarters for counts of events dated in the period (year ≥ Σ quarters where a
+  member kommun missed a quarter: its late-reported cases count in the year only), and for current
+  cases every quarter ≤ year ≤ Σ quarters.
 * Releases: every vintage is its own set of variables; the difference of one cell between
   consecutive vintages is a quantity (a year-to-date value differenced, a resubmission's revision).
   With ``revised`` (which kommuner resubmitted, public in the manifest) the cells of every other kommun
@@ -112,6 +113,8 @@ class _Lp:
         self.ub: list[float] = []
         self.rows: list[tuple[dict[int, float], float, float, str]] = []
         self.hidden: set[int] = set()  # count quantities of suppressed count/rate cells (for the report)
+        self.hidden_cells: list[tuple[int, tuple[str, str, str, str], tuple[int, ...]]] = []
+        """(vintage, (kpi, region, period, gender), the variables that fix its value) of every suppressed cell."""
 
     def var(self, key: tuple) -> int:
         i = self.index.get(key)
@@ -190,11 +193,19 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
     by_region_year: dict[tuple[str, str], list[str]] = defaultdict(list)  # periods
     for region, period in modelled:
         by_region_year[(region, period[:4])].append(period)
+    # A län's (Riket's) dated year equals the sum of its quarters only when every member kommun of the year
+    # reported all four quarters: a case opened in a quarter its kommun never submitted is in the year (a
+    # later quarter's file carries it) but in no quarter. So a kommun that misses a quarter makes the
+    # year ≥ Σ quarters, at its own level and at every level above it.
+    gaps: set[str] = set()  # "lan|year", "riket|year" with a member kommun missing a quarter
+    for (region, year), ps in by_region_year.items():
+        if region in lan_of and year in ps and len([p for p in ps if p != year]) < 4:
+            gaps.update({f"{lan_of[region]}|{year}", f"{RIKET_ID}|{year}"})
     for (region, year), ps in sorted(by_region_year.items()):
         quarters = sorted(p for p in ps if p != year)
         if year not in ps or not quarters:
             continue
-        complete = len(quarters) == 4
+        complete = len(quarters) == 4 and f"{region}|{year}" not in gaps
         for q in QUANTITIES:
             for g in GENDERS:
                 y = x(q, region, year, g)
@@ -229,6 +240,14 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
                                       strict=True):
         if kpi in _COUNTED:
             lp.hidden.add(x(_COUNTED[kpi], region, period, g))
+            needs: tuple[int, ...] = (x(_COUNTED[kpi], region, period, g),)
+        elif kpi in _LINKED:
+            needs = tuple(x(q, region, period, g) for q in _LINKED[kpi])
+        elif kpi in _SHARE_OF_MEN and g == "T":
+            needs = (x(ALL_CASES, region, period, "K"), x(ALL_CASES, region, period, "M"), x(KON3, region, period, "T"))
+        else:
+            continue
+        lp.hidden_cells.append((v, (str(kpi), region, period, str(g)), needs))
     published = live[live["status"] == ""]
     for kpi, region, period, g, value in zip(published["kpi"], published["municipality"], published["period"],
                                              published["gender"], published["value"], strict=True):
@@ -396,6 +415,10 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
     if report is not None:
         report["hidden_count_cells"] = len(lp.hidden)
         report["hidden_exact"] = sum(1 for i in lp.hidden if lb[i] >= ub[i] or i in exact)
+        # The candidate's hidden cells whose every quantity the files fix (never their values): hiding them
+        # protects nothing, the publish step may publish them (``release.from_warehouse``).
+        report["derivable_cells"] = sorted(key for v, key, needs in lp.hidden_cells if v == len(vintages) - 1
+                                           and all(lb[i] >= ub[i] or i in exact for i in needs))
     return findings
 
 

@@ -15,7 +15,7 @@ from collections.abc import Collection
 import pandas as pd
 
 from pipeline.keyfigures.population import parse_population
-from pipeline.release import kolada, publish
+from pipeline.release import kolada, publish, truths
 from pipeline.release.audit import Finding, audit
 from pipeline.release.cells import _frame, published_cells
 from pipeline.settings import Paths
@@ -68,18 +68,15 @@ def changed_kommuner(before: list[dict], after: list[dict]) -> set[str]:
     return {k for (k, p), sid in new.items() if old.get((k, p)) != sid} | {k for (k, p) in old if (k, p) not in new}
 
 
-FULL_AUDIT_KOMMUNER = 0
-"""Up to this many reporting kommuner the gate would run the full LP interval audit over every vintage.
-0 for now: the LP audit plus the repair loop takes minutes even for the 31 kommuner of the test data
-and many minutes for a national vintage, too slow for every load. The gate therefore runs the audit's
-bound propagation over every vintage (every quantity the files fix *exactly*); the full interval audit
-runs in the tests and in ``benchmarks/disclosure.py`` (docs/DISCLOSURE.md, "Status")."""
-
-
 def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
                     closed_years: set[int], report: dict | None = None,
-                    years: Collection[str] | None = None) -> list[Finding]:
+                    years: Collection[str] | None = None, truth: truths.Truth | None = None) -> list[Finding]:
     """Findings of the audit over every earlier vintage plus the candidate (oldest first).
+
+    ``truth`` (the candidate's true values, ``truths.candidate``): the full LP interval attack then runs,
+    on the quantities whose true value is 1–4 (the earlier vintages' values from ``truths.load``). Without
+    it, or when an earlier vintage has no stored values, only the bound propagation runs (every quantity
+    the files fix exactly).
 
     ``years`` (issue 12, incremental loads): only these calendar years are audited — ``figures`` then holds
     only their periods, and so are the earlier vintages read. Every relation of the audit stays inside one
@@ -87,18 +84,21 @@ def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[di
     """
     vintages: list[pd.DataFrame] = []
     manifests: list[list[dict]] = []
-    for entry in publish.list_vintages(paths):
+    entries = publish.list_vintages(paths)
+    for entry in entries:
         vintages.append(published_cells(paths, entry["vintage"], years=years))
         manifest = json.loads((paths.releases / entry["path"] / publish.MANIFEST).read_text(encoding="utf-8"))
         manifests.append(manifest.get("submissions", []))
     vintages.append(candidate_cells(figures, closed_years))
     manifests.append(submissions)
     revised = [set()] + [changed_kommuner(manifests[i - 1], manifests[i]) for i in range(1, len(manifests))]
-    kommuner = {str(s.get("kommunkod")) for s in submissions}
-    intervals = len(kommuner) <= FULL_AUDIT_KOMMUNER
+    known = truths.load(paths, [entry["vintage"] for entry in entries], years) + [truth]
+    # An earlier vintage without stored values (published before the gate kept them) would be judged by the
+    # stricter criterion, which nationally refuses harmless narrow intervals: propagation then, as before.
+    intervals = truth is not None and all(t is not None for t in known)
     reporting = [_reporting(m) for m in manifests]
     findings = audit(vintages, population_frame(paths), revised=revised, report=report, intervals=intervals,
-                     reporting=reporting)
+                     reporting=reporting, truths=known if intervals else None)
     if report is not None:
         report["mode"] = "LP-intervall" if intervals else "bundpropagering"
         report["vintages"] = len(vintages)

@@ -13,10 +13,10 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
-from pipeline.keyfigures.disclosure import TABLE_DESIGN_SV, apply_disclosure
+from pipeline.keyfigures.disclosure import KEY, PUBLISHED, SECONDARY, TABLE_DESIGN_SV, apply_disclosure
 from pipeline.keyfigures.year_inputs import changed_years, year_digests
 from pipeline.raw.register import ACCEPTED, Register
-from pipeline.release import publish
+from pipeline.release import publish, truths
 from pipeline.release.audit import Finding
 from pipeline.release.audit_gate import DisclosureRefused, audit_candidate
 from pipeline.release.cells import history_cells
@@ -75,23 +75,56 @@ REPAIR_ROUNDS = 12
 
 
 def disclose_and_audit(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
-                       closed_years: set[int], years: Collection[str] | None = None) -> tuple[pd.DataFrame, dict]:
+                       closed_years: set[int], years: Collection[str] | None = None,
+                       truth: truths.Truth | None = None) -> tuple[pd.DataFrame, dict]:
     """Disclosure control, then the gate; returns the cells to publish and the audit's report.
 
     Values published in earlier vintages are facts an intruder has: disclosure control respects them.
     ``DisclosureRefused`` (cells and relations named, never a value) when no repair clears the audit.
     ``years``: ``figures`` holds only these calendar years (an incremental load); facts and audit are
     read for them only (every relation stays inside one calendar year: ``keyfigures.year_inputs``).
+    ``truth``: the figures' true values (``truths.candidate``): the gate then runs the full LP audit.
     """
     report: dict = {}
 
     def check(disclosed: pd.DataFrame) -> list[Finding]:
         report.clear()
         return audit_candidate(paths, disclosed, submissions=submissions, closed_years=closed_years,
-                               report=report, years=years)
+                               report=report, years=years, truth=truth)
 
     disclosed, repaired = protect_until_clean(figures, history_cells(paths, years), check)
-    return disclosed, {**report, "repaired_cells": repaired}
+    derivable = report.pop("derivable_cells", [])
+    clean = dict(report)
+    opened, published = publish_derivable(disclosed, figures, derivable)
+    if published and not check(opened):  # audited again: the gate judges what is published, always
+        report.pop("derivable_cells", None)
+        return opened, {**report, "repaired_cells": repaired, "derivable_published": published}
+    return disclosed, {**clean, "repaired_cells": repaired, "derivable_published": 0}
+
+
+def publish_derivable(disclosed: pd.DataFrame, figures: pd.DataFrame,
+                      cells: Collection[tuple[str, str, str, str]]) -> tuple[pd.DataFrame, int]:
+    """``disclosed`` with the secondary-suppressed ``cells`` published; how many were.
+
+    WHY (issue 9): a hidden cell that the published files already fix exactly (the audit's bound
+    propagation or LP, ``report["derivable_cells"]``) protects nothing — the intruder computes it — and
+    costs information. Only secondary cells are published this way: a primary cell (1–4 cases) that were
+    derivable would be a finding, never a cell to show. Its value comes from the unsuppressed figures.
+    """
+    if not cells:
+        return disclosed, 0
+    keys = pd.MultiIndex.from_frame(disclosed[KEY].astype(str))
+    wanted = keys.isin(pd.MultiIndex.from_tuples(sorted(cells))) & disclosed["suppression"].eq(SECONDARY).to_numpy()
+    values = disclosed[KEY].astype(str).merge(figures[KEY + ["value"]].astype({k: str for k in KEY}), on=KEY,
+                                              how="left")["value"].to_numpy()
+    wanted &= pd.notna(values)
+    if not wanted.any():
+        return disclosed, 0
+    out = disclosed.copy()
+    out.loc[wanted, "status"] = PUBLISHED
+    out.loc[wanted, "suppression"] = None
+    out.loc[wanted, "value"] = values[wanted]
+    return out, int(wanted.sum())
 
 
 def protect_until_clean(figures: pd.DataFrame, previous: pd.DataFrame | None,
@@ -233,12 +266,14 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
     if figures.empty and not carry:
         return PublishOutcome(current, current.name if current else None, False,
                               "Inga godkända inlämningar finns: inget att publicera.")
+    truth: truths.Truth = {}
     if figures.empty:  # the changed years lost every submission: only the carried years remain
         disclosed, audit_report = figures.assign(status=pd.Series(dtype=object),
                                                  suppression=pd.Series(dtype=object)), {}
     else:
+        truth = truths.candidate(figures)
         disclosed, audit_report = disclose_and_audit(paths, figures, submissions=used, closed_years=closed,
-                                                     years=only)
+                                                     years=only, truth=truth)
     changed_subs = changed_submissions(paths, used)
     text = reason or (f"laddning av {quarter}" if quarter else "ompublicering")
     counts_by = {**{y: c for y, c in manifest.get("information_loss", {}).get("counts_by_year", {}).items()
@@ -249,6 +284,8 @@ def publish_national(paths: Paths, *, quarter: str | None = None, allow_empty: b
         reason={"text": text, "submissions": changed_subs}, information_loss=loss, design=TABLE_DESIGN_SV,
         carry_years=carry, year_inputs=digests,
     )
+    if result.changed and result.vintage:
+        truths.save(paths, result.vintage, truth)  # restricted: the next gate's LP audit judges this vintage by them
     counts = result.changes.counts() if result.changes else {}
     if result.changed:
         message = f"Ny årgång {result.vintage}: {result.changes.total} ändrade värden ({text})."
