@@ -451,3 +451,18 @@ def test_audit_model_holds_when_a_kommun_misses_a_quarter(data: dict[str, pd.Dat
     reporting = {q: {k for k, p in cases if p == q} for q in quarters}
     findings = audit([cells], data["population"], reporting=[reporting])
     assert not [f for f in findings if f.relation == "motsägelsefria villkor"], findings[:3]
+
+
+def test_solver_prints_nothing_into_the_coordinators_output() -> None:
+    """HiGHS prints a copyright banner when a process makes its first instance; ``sukf load``'s progress
+    lines and completeness table must not carry it (``pipeline.highs_solver``)."""
+    import subprocess
+    import sys
+
+    code = ("from pipeline.highs_solver import new_highs\n"
+            "print('före', flush=True)\n"
+            "new_highs(); new_highs()\n"
+            "print('efter')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "före\nefter\n", out.stdout
+    assert "HiGHS" not in out.stderr

@@ -34,6 +34,8 @@ import highspy
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from pipeline.highs_solver import new_highs
+
 MIN_CASES = 5
 INF = highspy.kHighsInf
 BIG = 1e7
@@ -71,8 +73,7 @@ class _Model:
         a = csr_matrix((v, (r, c)), shape=(len(rows), n_atoms)).tocsc()
         self.lo = np.array([lo for _, lo, _, _ in rows], dtype=float)
         self.hi = np.array([hi for _, _, hi, _ in rows], dtype=float)
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = new_highs()
         self.h.setOptionValue("threads", 1)
         self.h.setOptionValue("presolve", "off")  # warm starts between objectives
         self.h.setOptionValue("solver", "simplex")

@@ -51,6 +51,7 @@ from scipy.sparse.csgraph import connected_components
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import KPIS, Unit
+from pipeline.highs_solver import new_highs
 
 GENDERS = ("T", "K", "M", "X")
 ALL_CASES = "true"
@@ -638,8 +639,7 @@ def _finding(target: _Target, reason: str) -> Finding:
 
 
 def _highs(a: csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("threads", 1)
     h.setOptionValue("presolve", "off")  # keep the basis between objectives: warm starts, not cold solves
     h.setOptionValue("solver", "simplex")
