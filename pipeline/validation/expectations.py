@@ -31,6 +31,7 @@ the :class:`SuiteResult` into asset checks (critical suite → ERROR, warning su
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -129,7 +130,24 @@ def _engine() -> tuple[Any, Any]:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("sukf").add_dataframe_asset("frame")
-    return gx, asset.add_batch_definition_whole_dataframe("whole")
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    _freeze_long_lived_objects()
+    return gx, batch_definition
+
+
+def _freeze_long_lived_objects() -> None:
+    """Move every object alive now (GE, pandas, numpy and the rest just imported) out of the cyclic GC's way.
+
+    WHY: after GE's import the process holds ≈260 000 GC-tracked objects that live as long as it does
+    (modules, classes, functions, GE's registries). A validation of a 20 000-row file allocates enough
+    containers to set off a full collection about every third run, and each one walked all of them:
+    ≈0.1 s, i.e. ≈0.04 s CPU per validation on average (``gc.callbacks``). Frozen objects are skipped by
+    collections; they are still freed by reference counting, and only a cycle among them that becomes
+    garbage later would stay (right after the import the whole heap held 86 such objects, so no
+    ``gc.collect()`` first, which would cost 0.1 s once). Once per process, with the engine; no result
+    depends on when the collector runs.
+    """
+    gc.freeze()
 
 
 def _skip_batch_fingerprint() -> None:
