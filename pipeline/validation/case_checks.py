@@ -280,12 +280,16 @@ def check_rows_batch(frame: pd.DataFrame, row_numbers: list[int], files: list[Fi
     opened = parse_dates(raw_opened, allow_month=True)
     closed = parse_dates(raw_closed, allow_month=False)
     dates = {"aktualiseringsdatum": (raw_opened, opened), "avslutsdatum": (raw_closed, closed)}
+    # The cells as one array per column: a big file can have thousands of date issues (W_OPEN_LONG), and
+    # ``Series.iloc[i]`` per issue and mention was most of these rules' time; an element is the same cell.
+    opened_text, closed_text = raw_opened.to_numpy(dtype=object), raw_closed.to_numpy(dtype=object)
+    texts = {"aktualiseringsdatum": opened_text, "avslutsdatum": closed_text}
     for name, (raw, parsed) in dates.items():
         for i in _rows(raw.notna() & parsed.isna()):
-            add(i, value_issue("E_BAD_DATE", row_numbers[i], name, raw.iloc[i]))
+            add(i, value_issue("E_BAD_DATE", row_numbers[i], name, texts[name][i]))
 
     def date_issue(rule: str, i: int, column: str, sv: str, en: str) -> None:
-        raw = dates[column][0].iloc[i]
+        raw = texts[column][i]
         add(i, make_issue(rule, row_numbers[i], column, safe_value(column, raw), sv, en))
 
     def quarter_of(i: int) -> tuple[Quarter, str]:
@@ -294,22 +298,22 @@ def check_rows_batch(frame: pd.DataFrame, row_numbers: list[int], files: list[Fi
 
     for i in _rows(closed < opened):
         date_issue("E_CLOSED_BEFORE_OPENED", i, "avslutsdatum",
-                   f"avslutat {raw_closed.iloc[i]} men aktualiserat {raw_opened.iloc[i]}.",
-                   f"closed {raw_closed.iloc[i]} but opened {raw_opened.iloc[i]}.")
+                   f"avslutat {closed_text[i]} men aktualiserat {opened_text[i]}.",
+                   f"closed {closed_text[i]} but opened {opened_text[i]}.")
     for i in _rows(opened > ends):
         quarter, quarter_end = quarter_of(i)
         date_issue("E_OPENED_AFTER_QUARTER", i, "aktualiseringsdatum",
-                   f"{raw_opened.iloc[i]} är efter {quarter} ({quarter_end}).",
-                   f"{raw_opened.iloc[i]} is after the end of {quarter}.")
+                   f"{opened_text[i]} är efter {quarter} ({quarter_end}).",
+                   f"{opened_text[i]} is after the end of {quarter}.")
     for i in _rows(closed > ends):
         quarter, quarter_end = quarter_of(i)
         date_issue("W_CLOSED_AFTER_QUARTER", i, "avslutsdatum",
-                   f"{raw_closed.iloc[i]} är efter {quarter} ({quarter_end}).",
-                   f"{raw_closed.iloc[i]} is after the end of {quarter}.")
+                   f"{closed_text[i]} är efter {quarter} ({quarter_end}).",
+                   f"{closed_text[i]} is after the end of {quarter}.")
     for i in _rows(raw_closed.isna() & (opened < limits)):
         date_issue("W_OPEN_LONG", i, "aktualiseringsdatum",
-                   f"aktualiserat {raw_opened.iloc[i]} och fortfarande öppet.",
-                   f"opened {raw_opened.iloc[i]}, still open.")
+                   f"aktualiserat {opened_text[i]} och fortfarande öppet.",
+                   f"opened {opened_text[i]}, still open.")
 
     is_closed = raw_closed.notna()
     for name in CLOSING_VARIABLES:

@@ -110,14 +110,14 @@ def normalise_cases(prepared: pd.DataFrame) -> pd.DataFrame:
     multi-selects as sorted, de-duplicated codes joined by ``|``."""
     cases = case_checks.national_only(prepared)
     for var in BY_NAME.values():
-        column = cases[var.name]
+        if var.kind is not Kind.DATE and var.kind is not Kind.MULTI:
+            continue
+        column = cases[var.name].to_numpy(dtype=object).tolist()  # a list: iterating a Series costs 3×
         if var.kind is Kind.DATE:
             values = [v + "-01" if v is not None and len(v) == 7 else v for v in column]
-        elif var.kind is Kind.MULTI:  # a column holds a few distinct selections: each sorted once
+        else:  # a multi-select column holds a few distinct selections: each sorted once
             distinct = {v: "|".join(sorted(set(v.split("|")))) for v in set(column) if v is not None}
             values = [distinct[v] if v is not None else None for v in column]
-        else:
-            continue
         cases[var.name] = pd.Series(values, dtype=object)  # explicit: pandas 3 would infer str + NaN
     return cases
 
@@ -248,6 +248,8 @@ def validate_batch(items: list[BatchItem]) -> list[ValidationResult]:
 def _stack(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[int]]:
     """All frames one after another, over the union of their columns (a column a file lacks is None
     there); and each frame's start row (plus the end)."""
+    if len(frames) == 1:  # one file (an upload, precheck): its frame is the stack; copying 20 000 rows cost 0.02 s
+        return frames[0], [0, len(frames[0])]
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     position = {c: j for j, c in enumerate(columns)}
     starts = [0]
