@@ -466,3 +466,33 @@ def test_solver_prints_nothing_into_the_coordinators_output() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "före\nefter\n", out.stdout
     assert "HiGHS" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def gap(data: dict[str, pd.DataFrame]) -> dict:
+    """2025 with Gotland (a kommun that is its own län) missing 2025Q3: a case opened in Q3 reaches the year
+    through Q4's file only."""
+    quarters = ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
+    cases = {key: frame for key, frame in simulate_cases(quarters, KOMMUNER, seed=SEED).items()
+             if key != ("0980", "2025Q3")}
+    mart = oracle.key_figures(cases, data["population"]).drop(columns="value_exact")
+    return {"mart": mart, "reporting": [{q: {k for k, p in cases if p == q} for q in quarters}],
+            "truths": [truth_values(mart)]}
+
+
+def test_year_minus_quarters_is_caught_where_a_kommun_missed_one(data: dict[str, pd.DataFrame], gap: dict) -> None:
+    """Red team, stop 11: a published year minus its published quarters is the cases of a missed quarter
+    that a later file carried (SUKF17 of a län: exact, 1–4). The audit names it: here every cell is
+    published, so Gotland's one late case is exact (the gate of stop 10 did not see it)."""
+    leaky = public(gap["mart"].assign(status=""))
+    findings = audit([leaky], data["population"], reporting=gap["reporting"], truths=gap["truths"])
+    assert any(f.relation.startswith("år − Σ kvartal") and f.municipality in ("0980", "0009") for f in findings), \
+        [f.message() for f in findings[:5]]
+
+
+def test_our_suppression_protects_year_minus_quarters(data: dict[str, pd.DataFrame], gap: dict) -> None:
+    """The suppression models those late cases as atoms of their own (``secondary.residual_period``), so
+    the residual is protected like any other small quantity: the LP audit finds nothing."""
+    ours = public(apply_disclosure(gap["mart"]))
+    findings = audit([ours], data["population"], reporting=gap["reporting"], truths=gap["truths"])
+    assert not findings, [f.message() for f in findings[:5]]

@@ -114,6 +114,14 @@ def functionals(kpi: str) -> list[tuple[str, str]]:
     return []
 
 
+RESIDUAL = "R"
+
+
+def residual_period(year: str) -> str:
+    """The atom period of a year's dated cases that no quarter carries (a kommun that missed a quarter)."""
+    return f"{year}{RESIDUAL}"
+
+
 class _Atoms:
     """Atom index and values: one count per quantity × kommun × atom period × gender part."""
 
@@ -125,6 +133,14 @@ class _Atoms:
         self.submitted: dict[str, set[str]] = defaultdict(set)  # period -> kommuner
         for kod, period in set(zip(kommun["municipality"], kommun["period"].astype(str), strict=True)):
             self.submitted[period].add(kod)
+        # A kommun that missed a quarter of a year it reported: cases opened (closed) in the missed quarter
+        # that a later quarter's file carries are in its year's dated counts and in no quarter's. They are
+        # atoms of their own, period "<year>R" (the year's residual): the year is its quarters plus them.
+        for year in [p for p in self.submitted if len(p) == 4]:
+            gaps = {kod for kod in self.submitted[year]
+                    if any(kod not in self.submitted.get(f"{year}Q{i}", ()) for i in range(1, 5))}
+            if gaps:
+                self.submitted[residual_period(year)] = gaps
         # Counts per (quantity, kommun, period, gender) from the first KPI carrying that quantity.
         self.count: dict[tuple, float] = {}
         num = pd.to_numeric(kommun["numerator"], errors="coerce").fillna(0).to_numpy(dtype=float).tolist()
@@ -151,6 +167,11 @@ class _Atoms:
         return PARTS_ALL if q == ALL_CASES else PARTS
 
     def value(self, q: str, kod: str, period: str, part: str) -> float:
+        if period.endswith(RESIDUAL):
+            year = period[:4]
+            return self.value(q, kod, year, part) - sum(
+                self.value(q, kod, p, part) for p in (f"{year}Q{i}" for i in range(1, 5))
+                if kod in self.submitted.get(p, ()))
         c = self.count
         t, k, m = (c.get((q, kod, period, g), 0.0) for g in ("T", "K", "M"))
         if part in ("K", "M"):
@@ -177,7 +198,10 @@ class _Atoms:
         if vec is not None:
             return vec
         if len(period) == 4 and _dated(q):
-            periods = [f"{period}Q{i}" for i in range(1, 5)]
+            periods = [f"{period}Q{i}" for i in range(1, 5)] + [residual_period(period)]
+        elif period.endswith(RESIDUAL) and not _dated(q):
+            self._vectors[key] = {}
+            return {}
         else:
             periods = [period]
         parts = GENDER_PARTS.get(gender) or self.parts(q)
@@ -325,6 +349,8 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     # Sensitive: every count of 1–4 an intruder could aim at, at every region × period × gender part.
     linked = list(linked_shares().values())
     positions = {(r, p) for r, p in zip(full["municipality"].astype(str), full["period"].astype(str), strict=True)}
+    # year − Σ quarters is a quantity too (a published year minus its published quarters): the residual.
+    positions |= {(r, residual_period(p)) for r, p in positions if len(p) == 4}
     for region, period in sorted(positions):
         for q in atoms.quantities:
             parts = atoms.parts(q)
@@ -684,6 +710,9 @@ def _inequalities(atoms: _Atoms) -> list[Vector]:
         if q == ALL_CASES:
             continue
         i = atoms.index[(q, kod, period, part)]
+        if period.endswith(RESIDUAL):  # bounded through the year's sum below (all cases have no residual)
+            years.add((q, kod, period[:4], part))
+            continue
         leq([i], cover(ALL_CASES, kod, period, part))
         if q in linked and linked[q] != ALL_CASES:
             leq([i], cover(linked[q], kod, period, part))
@@ -691,6 +720,7 @@ def _inequalities(atoms: _Atoms) -> list[Vector]:
             years.add((q, kod, period[:4], part))
     for q, kod, year, part in sorted(years):
         quarters = [f"{year}Q{k}" for k in range(1, 5) if (q, kod, f"{year}Q{k}", part) in atoms.index]
+        quarters += [p for p in (residual_period(year),) if (q, kod, p, part) in atoms.index]
         if kod in atoms.kommuner(kod, year):
             leq([atoms.index[(q, kod, p, part)] for p in quarters], cover(ALL_CASES, kod, year, part))
     for q, kod, period, part in list(atoms.index):

@@ -27,7 +27,8 @@ The intruder's model (a linear programme over counts of cases):
   are the same variable in both vintages.
 
 Sensitive quantities examined: every unknown quantity above, the sum of the unknown members of every
-additive relation, den − num of linked shares, and every cross-vintage difference. The criterion
+additive relation, den − num of linked shares, year − Σ quarters where that identity is an inequality
+(the late cases of a missed quarter), and every cross-vintage difference. The criterion
 (KEY_FIGURES.md): a quantity whose feasible interval meets 1–4 must span ≥ 5 integers and contain 0
 or a value ≥ 5 (for a difference: 0 or a magnitude ≥ 5). The LP relaxation is the intruder's tool, as
 in τ-ARGUS's audit; each target is first tried against a few random-direction solutions (inner
@@ -489,6 +490,12 @@ def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_
         if not fixed[i]:
             targets.append(_Target({i: 1.0}, False, v, _NAME.get(q, q), region, period, g,
                                    "; ".join(sorted(relations[i]))))
+    for coef, lo, hi, label in lp.rows:  # a year minus its quarters where a kommun missed one: late cases
+        if label == "år = Σ kvartal" and lo != hi:
+            total = next(i for i, c in coef.items() if c > 0)
+            v, q, region, period, g = key_of[total]
+            targets.append(_Target(dict(coef), False, v, f"{_NAME.get(q, q)} år − Σ kvartal", region, period, g,
+                                   "år − Σ kvartal (en kommun saknar ett kvartal)"))
     for coef, lo, hi, label in lp.rows:  # the unknown part of every additive identity
         if lo != hi or label not in ("T = K + M + annat/okänt", "län = Σ kommuner", "Riket = Σ län", "år = Σ kvartal"):
             continue
