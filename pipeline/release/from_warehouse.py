@@ -108,7 +108,7 @@ def publish_derivable(disclosed: pd.DataFrame, figures: pd.DataFrame,
 
     WHY (issue 9): a hidden cell that the published files already fix exactly (the audit's bound
     propagation or LP, ``report["derivable_cells"]``) protects nothing — the intruder computes it — and
-    costs information. Only secondary cells are published this way: a primary cell (1–4 cases) that were
+    costs information. Only secondary cells are published this way: a primary cell (1–4 cases) that was
     derivable would be a finding, never a cell to show. Its value comes from the unsuppressed figures.
     """
     if not cells:
