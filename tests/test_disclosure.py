@@ -496,3 +496,19 @@ def test_our_suppression_protects_year_minus_quarters(data: dict[str, pd.DataFra
     ours = public(apply_disclosure(gap["mart"]))
     findings = audit([ours], data["population"], reporting=gap["reporting"], truths=gap["truths"])
     assert not findings, [f.message() for f in findings[:5]]
+
+
+def test_revised_shares_on_few_cases_are_hidden(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    """Red team, stop 11: a share republished with another value pins its fraction when its denominator is
+    small (80.6 % of at most 39 cases is 25/31), so the two vintages give the withdrawn cases' numerator and
+    denominator changes — for the shares whose counts are never published too (SUKF05, SUKF08, SUKF12 of
+    Blekinge). In our second vintage no share that changed value is published on fewer than 1 000 cases."""
+    first, second = ours["first"], ours["second"]
+    key = ["kpi", "municipality", "period", "gender"]
+    both = first[first["status"].eq("")].merge(second[second["status"].eq("")], on=key, suffixes=("_1", "_2"))
+    shares = both["kpi"].map(lambda k: k in disclosure.BY_ID and disclosure.BY_ID[k].unit is disclosure.Unit.PERCENT)
+    changed = both[shares & (pd.to_numeric(both["value_1"]).round(1) != pd.to_numeric(both["value_2"]).round(1))]
+    small = changed[pd.to_numeric(changed["denominator_2"]) < disclosure.REVISED_SHARE_DENOMINATOR]
+    assert small.empty, small[key + ["value_1", "value_2"]].head().to_dict("records")
+    place = second["municipality"].isin([REVISED_KOMMUN, "0010"]) & second["period"].eq(REVISED_QUARTER)
+    assert second.loc[place, "status"].eq("..").any()

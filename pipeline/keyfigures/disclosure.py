@@ -80,6 +80,14 @@ MIN_CASES = 5
 """Smallest number of cases a published figure may rest on."""
 
 MIN_SHARE_DENOMINATOR = 10
+REVISED_SHARE_DENOMINATOR = 1000
+"""A share republished with another value is hidden below this denominator (issue 9, red team of stop 11).
+
+WHY: a percentage with one decimal on a small denominator identifies its fraction (80.6 % with at most
+39 cases can only be 25/31), so two vintages of a revised share give the change of its numerator and
+denominator — the cases a resubmission or a late quarter moved, often 1–4 — even when the shares' own
+counts are never published (SUKF04–09, 11–15, which the LP models do not carry). Above 1 000 cases a
+0.1-point band holds far too many fractions to pin a small change."""
 PUBLISHED, SUPPRESSED, MISSING = "", "..", "-"
 PRIMARY, SECONDARY = "primary", "secondary"
 
@@ -404,7 +412,8 @@ def _facts(out: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[np.ndarray
     protects nothing; it is published again and never chosen as a secondary.
     revised: published before with another value whose implied case count moved by 1–4 (a resubmission
     of a small municipality): the difference between the vintages would reveal the revised cases, so the
-    new value is hidden (as primary) and protected like any other.
+    new value is hidden (as primary) and protected like any other. A share published before with another
+    value on fewer than ``REVISED_SHARE_DENOMINATOR`` cases too: its rounded value pins its fraction.
     """
     forced = np.zeros(len(out), dtype=bool)
     revised = np.zeros(len(out), dtype=bool)
@@ -427,6 +436,8 @@ def _facts(out: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[np.ndarray
     counted = (units == Unit.COUNT) | (units == Unit.RATE)
     np.logical_or.at(forced, rows, same)
     np.logical_or.at(revised, rows, ~same & counted & (np.round(cases) >= 1) & (np.round(cases) < MIN_CASES))
+    shares = (units == Unit.PERCENT) & (np.nan_to_num(den, nan=0.0) < REVISED_SHARE_DENOMINATOR)
+    np.logical_or.at(revised, rows, ~same & shares)
     forced &= ~revised
     return forced, revised
 
