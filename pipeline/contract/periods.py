@@ -66,6 +66,11 @@ def period_type(period: str) -> str:
     return "quarter" if "Q" in period else "year"
 
 
+def quarters_of(year: str) -> list[str]:
+    """The four quarters of a calendar year, ``2025`` → ``2025Q1`` … ``2025Q4``."""
+    return [f"{year}Q{q}" for q in range(1, 5)]
+
+
 def all_quarters() -> list[str]:
     """Every quarter the pipeline knows (the Dagster partition keys)."""
     return [str(Quarter(y, q)) for y in range(FIRST_YEAR, LAST_YEAR + 1) for q in range(1, 5)]

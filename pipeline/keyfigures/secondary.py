@@ -43,6 +43,7 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+from pipeline.contract.periods import quarters_of
 from pipeline.keyfigures.interval_protection import feasible_point, protect_by_blocks, protect_intervals
 
 MIN_CASES = 5
@@ -138,7 +139,7 @@ class _Atoms:
         # atoms of their own, period "<year>R" (the year's residual): the year is its quarters plus them.
         for year in [p for p in self.submitted if len(p) == 4]:
             gaps = {kod for kod in self.submitted[year]
-                    if any(kod not in self.submitted.get(f"{year}Q{i}", ()) for i in range(1, 5))}
+                    if any(kod not in self.submitted.get(p, ()) for p in quarters_of(year))}
             if gaps:
                 self.submitted[residual_period(year)] = gaps
         # Counts per (quantity, kommun, period, gender) from the first KPI carrying that quantity.
@@ -170,8 +171,7 @@ class _Atoms:
         if period.endswith(RESIDUAL):
             year = period[:4]
             return self.value(q, kod, year, part) - sum(
-                self.value(q, kod, p, part) for p in (f"{year}Q{i}" for i in range(1, 5))
-                if kod in self.submitted.get(p, ()))
+                self.value(q, kod, p, part) for p in quarters_of(year) if kod in self.submitted.get(p, ()))
         c = self.count
         t, k, m = (c.get((q, kod, period, g), 0.0) for g in ("T", "K", "M"))
         if part in ("K", "M"):
@@ -198,7 +198,7 @@ class _Atoms:
         if vec is not None:
             return vec
         if len(period) == 4 and _dated(q):
-            periods = [f"{period}Q{i}" for i in range(1, 5)] + [residual_period(period)]
+            periods = [*quarters_of(period), residual_period(period)]
         elif period.endswith(RESIDUAL) and not _dated(q):
             self._vectors[key] = {}
             return {}
@@ -719,14 +719,13 @@ def _inequalities(atoms: _Atoms) -> list[Vector]:
         if _dated(q) and len(period) > 4:
             years.add((q, kod, period[:4], part))
     for q, kod, year, part in sorted(years):
-        quarters = [f"{year}Q{k}" for k in range(1, 5) if (q, kod, f"{year}Q{k}", part) in atoms.index]
-        quarters += [p for p in (residual_period(year),) if (q, kod, p, part) in atoms.index]
+        quarters = [p for p in [*quarters_of(year), residual_period(year)] if (q, kod, p, part) in atoms.index]
         if kod in atoms.kommuner(kod, year):
             leq([atoms.index[(q, kod, p, part)] for p in quarters], cover(ALL_CASES, kod, year, part))
     for q, kod, period, part in list(atoms.index):
         if q != ALL_CASES or len(period) != 4:
             continue
-        quarters = [f"{period}Q{k}" for k in range(1, 5) if kod in atoms.kommuner(kod, f"{period}Q{k}")]
+        quarters = [p for p in quarters_of(period) if kod in atoms.kommuner(kod, p)]
         year = [atoms.index[(q, kod, period, part)]]
         inside = [atoms.atom(q, kod, p, part) for p in quarters]
         for i in inside:

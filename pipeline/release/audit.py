@@ -199,15 +199,15 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
     # reported all four quarters: a case opened in a quarter its kommun never submitted is in the year (a
     # later quarter's file carries it) but in no quarter. So a kommun that misses a quarter makes the
     # year ≥ Σ quarters, at its own level and at every level above it.
-    gaps: set[str] = set()  # "lan|year", "riket|year" with a member kommun missing a quarter
+    gaps: set[tuple[str, str]] = set()  # (län or Riket, year) with a member kommun missing a quarter
     for (region, year), ps in by_region_year.items():
         if region in lan_of and year in ps and len([p for p in ps if p != year]) < 4:
-            gaps.update({f"{lan_of[region]}|{year}", f"{RIKET_ID}|{year}"})
+            gaps.update({(lan_of[region], year), (RIKET_ID, year)})
     for (region, year), ps in sorted(by_region_year.items()):
         quarters = sorted(p for p in ps if p != year)
         if year not in ps or not quarters:
             continue
-        complete = len(quarters) == 4 and f"{region}|{year}" not in gaps
+        complete = len(quarters) == 4 and (region, year) not in gaps
         for q in QUANTITIES:
             for g in GENDERS:
                 y = x(q, region, year, g)
@@ -490,13 +490,13 @@ def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_
         if not fixed[i]:
             targets.append(_Target({i: 1.0}, False, v, _NAME.get(q, q), region, period, g,
                                    "; ".join(sorted(relations[i]))))
-    for coef, lo, hi, label in lp.rows:  # a year minus its quarters where a kommun missed one: late cases
-        if label == "år = Σ kvartal" and lo != hi:
+    for coef, lo, hi, label in lp.rows:  # the unknown part of every additive identity
+        if label == "år = Σ kvartal" and lo != hi:  # a kommun missed a quarter: year − Σ quarters, its late cases
             total = next(i for i, c in coef.items() if c > 0)
             v, q, region, period, g = key_of[total]
             targets.append(_Target(dict(coef), False, v, f"{_NAME.get(q, q)} år − Σ kvartal", region, period, g,
                                    "år − Σ kvartal (en kommun saknar ett kvartal)"))
-    for coef, lo, hi, label in lp.rows:  # the unknown part of every additive identity
+            continue
         if lo != hi or label not in ("T = K + M + annat/okänt", "län = Σ kommuner", "Riket = Σ län", "år = Σ kvartal"):
             continue
         free = {i: -c for i, c in coef.items() if c < 0 and not fixed[i]}
