@@ -208,16 +208,22 @@ def publish_step(out: pd.DataFrame, mart: pd.DataFrame, earlier: list[pd.DataFra
     and the gate run again. Returns (the cells to publish, the gate's findings, its timed entry with both
     runs' time, how many derivable cells were published)."""
     from pipeline.release.audit import audit
-    from pipeline.release.from_warehouse import publish_derivable
+    from pipeline.release.from_warehouse import publish_derivable_audited
 
     findings, entry, derivable = timed_audit(audit, [*earlier, public(out)], population, **gate)
-    opened, published = publish_derivable(out, mart, derivable)
-    if published and not findings:
-        again, second, _ = timed_audit(audit, [*earlier, public(opened)], population, **gate)
-        if not again:
-            out = opened
+    if findings:  # the publisher's repair loop would answer these; the benchmark reports them
+        return out, findings, {**entry, "derivable_published": 0}, 0
+    second: dict = {}
+
+    def check(opened: pd.DataFrame) -> list:
+        again, timed, _ = timed_audit(audit, [*earlier, public(opened)], population, **gate)
+        second.update(timed)
+        return again
+
+    out, published = publish_derivable_audited(out, mart, derivable, check)
+    if second:
         entry = {**second, "wall_s": round(entry["wall_s"] + second["wall_s"], 1),
-                 "cpu_s": round(entry["cpu_s"] + second["cpu_s"], 1), "findings_before_opening": len(findings)}
+                 "cpu_s": round(entry["cpu_s"] + second["cpu_s"], 1)}
     return out, findings, {**entry, "derivable_published": published}, published
 
 
