@@ -164,7 +164,9 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
         c = const[0] if const else 0.0
         unique.setdefault((frozenset(vec.items()), offset, strict, c), (vec, offset, strict, c))
     todo = [unique[k] for k in sorted(unique, key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1], k[2:]))]
-    todo = [todo[j] for j in np.flatnonzero(~_spread(model, [(v, o, c) for v, o, _, c in todo]))]
+    # The points are found on a model of their own: the exact optima below then start from the same basis
+    # whatever the points were, so which binding cell gets hidden does not hang on the screening.
+    todo = [todo[j] for j in np.flatnonzero(~_spread(_Model(n_atoms, rows), [(v, o, c) for v, o, _, c in todo]))]
 
     def interval(vec: Vector, offset: float | None, c: float) -> tuple[float, float, list[np.ndarray]] | None:
         high = model.optimum(vec, maximise=True)
@@ -200,13 +202,20 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
     return added
 
 
-SPREAD_ROUNDS = 12
+SPREAD_ROUNDS = 40
+SPREAD_MIN_GAIN = 2
+"""Feasible points are tried while each settles at least this many targets (a point costs about what one
+and a half exact optima cost): on a national quarter, 733 → 176 targets left for exact optima, 2.2 → 1.4 s."""
 
 
 def _spread(model: _Model, targets: list[tuple[Vector, float | None, float]]) -> np.ndarray:
     """Targets shown protected by a few feasible points (cheap): each point is a set of values the
     intruder cannot exclude, so the range of the points understates every interval — a target whose
-    range already meets the criterion is protected; the rest get exact optima."""
+    range already meets the criterion is protected; the rest get exact optima.
+
+    The first two points push every target up, then down; each later one pushes a random half of the
+    targets not yet settled up (WHY up: a true 1–4 pushed to ≥ 8 is protected whatever its low end; with
+    every target pulling at once they compete for the same cases, a random half leaves each more room)."""
     if not targets:
         return np.zeros(0, dtype=bool)
     r, c, v = [], [], []
@@ -223,17 +232,19 @@ def _spread(model: _Model, targets: list[tuple[Vector, float | None, float]]) ->
     hi = np.full(len(targets), -np.inf)
     done = np.zeros(len(targets), dtype=bool)
     rng = np.random.default_rng(0)
+    left = len(targets)
     for w in range(SPREAD_ROUNDS):
         sign = np.ones(len(targets)) if w % 2 == 0 else -np.ones(len(targets))
         if w >= 2:
-            sign = rng.choice([-1.0, 1.0], size=len(targets))
+            sign = rng.choice([0.0, 1.0], size=len(targets))
         point = model.point(np.asarray(t.T @ (sign * ~done), dtype=float).ravel())
         if point is None:
             break
         values = t @ point + consts
         lo, hi = np.minimum(lo, values), np.maximum(hi, values)
         done = np.where(changes, protected(lo, hi, np.nan_to_num(offsets)), protected(lo, hi))
-        if done.all():
+        settled_now, left = left - int((~done).sum()), int((~done).sum())
+        if not left or (w >= 4 and settled_now < SPREAD_MIN_GAIN):
             break
     return done
 
