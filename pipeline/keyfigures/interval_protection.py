@@ -29,6 +29,7 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 
 import highspy
 import numpy as np
@@ -59,18 +60,23 @@ def protected(lo, hi, offset=None):
     return (hi_i - lo_i >= MIN_CASES - 1) & (((lo_i <= 0) & (hi_i >= 0)) | (hi_i >= MIN_CASES) | (lo_i <= -MIN_CASES))
 
 
+def _matrix(vectors: Sequence[Vector], n_cols: int) -> csr_matrix:
+    """One row per vector (built from flat arrays: a national quarter has tens of thousands of vectors)."""
+    lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
+    indptr = np.concatenate(([0], np.cumsum(lengths)))
+    cols = np.fromiter(chain.from_iterable(vectors), dtype=np.int64, count=int(indptr[-1]))
+    values = np.fromiter(chain.from_iterable(v.values() for v in vectors), dtype=float, count=int(indptr[-1]))
+    out = csr_matrix((values, cols, indptr), shape=(len(vectors), n_cols))
+    out.sum_duplicates()
+    return out
+
+
 class _Model:
     """The atom LP with one row per published vector; hiding a cell frees its rows."""
 
     def __init__(self, n_atoms: int, rows: list[tuple[Vector, float, float, int]]) -> None:
         self.cell_of_row = np.array([cell for *_, cell in rows], dtype=np.int64)
-        r, c, v = [], [], []
-        for k, (vec, _, _, _) in enumerate(rows):
-            for i, a in vec.items():
-                r.append(k)
-                c.append(i)
-                v.append(a)
-        a = csr_matrix((v, (r, c)), shape=(len(rows), n_atoms)).tocsc()
+        a = _matrix([vec for vec, *_ in rows], n_atoms).tocsc()
         self.lo = np.array([lo for _, lo, _, _ in rows], dtype=float)
         self.hi = np.array([hi for _, _, hi, _ in rows], dtype=float)
         self.h = new_highs()
@@ -163,10 +169,13 @@ def protect_intervals(n_atoms: int, cell_rows: dict[int, list[tuple[Vector, floa
         strict = value is None and offset is not None
         c = const[0] if const else 0.0
         unique.setdefault((frozenset(vec.items()), offset, strict, c), (vec, offset, strict, c))
-    todo = [unique[k] for k in sorted(unique, key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1], k[2:]))]
     # The points are found on a model of their own: the exact optima below then start from the same basis
-    # whatever the points were, so which binding cell gets hidden does not hang on the screening.
-    todo = [todo[j] for j in np.flatnonzero(~_spread(_Model(n_atoms, rows), [(v, o, c) for v, o, _, c in todo]))]
+    # whatever the points were, so which binding cell gets hidden does not hang on the screening. The few
+    # targets left are then taken in a fixed order (by vector), whatever order they came in.
+    keys = list(unique)
+    open_ = np.flatnonzero(~_spread(_Model(n_atoms, rows), [(v, o, c) for v, o, _, c in unique.values()]))
+    todo = [unique[k] for k in sorted((keys[j] for j in open_),
+                                      key=lambda k: (sorted(k[0]), -1 if k[1] is None else k[1], k[2:]))]
 
     def interval(vec: Vector, offset: float | None, c: float) -> tuple[float, float, list[np.ndarray]] | None:
         high = model.optimum(vec, maximise=True)
@@ -218,16 +227,11 @@ def _spread(model: _Model, targets: list[tuple[Vector, float | None, float]]) ->
     every target pulling at once they compete for the same cases, a random half leaves each more room)."""
     if not targets:
         return np.zeros(0, dtype=bool)
-    r, c, v = [], [], []
     offsets = np.array([np.nan if o is None else o for _, o, _ in targets])
     consts = np.array([c for _, _, c in targets], dtype=float)
     changes = ~np.isnan(offsets)
-    for j, (vec, _, _) in enumerate(targets):
-        for i, a in vec.items():
-            r.append(j)
-            c.append(i)
-            v.append(a)
-    t = csr_matrix((v, (r, c)), shape=(len(targets), model.n))
+    t = _matrix([vec for vec, _, _ in targets], model.n)
+    t_up = t.T.tocsr()
     lo = np.full(len(targets), np.inf)
     hi = np.full(len(targets), -np.inf)
     done = np.zeros(len(targets), dtype=bool)
@@ -237,7 +241,7 @@ def _spread(model: _Model, targets: list[tuple[Vector, float | None, float]]) ->
         sign = np.ones(len(targets)) if w % 2 == 0 else -np.ones(len(targets))
         if w >= 2:
             sign = rng.choice([0.0, 1.0], size=len(targets))
-        point = model.point(np.asarray(t.T @ (sign * ~done), dtype=float).ravel())
+        point = model.point(np.asarray(t_up @ (sign * ~done), dtype=float).ravel())
         if point is None:
             break
         values = t @ point + consts
