@@ -284,14 +284,19 @@ def protect_by_blocks(block_of: np.ndarray, point: np.ndarray, cell_rows: dict[i
         inside = np.flatnonzero(block_of == b)
         local[inside] = np.arange(len(inside))
 
+    block_list, local_list, point_list = block_of.tolist(), local.tolist(), np.asarray(point).tolist()
+
     def split(vec: Vector) -> dict[int, tuple[Vector, float]]:
         """Per block touched: (the block's part in local atoms, the rest at ``point``)."""
+        blocks = {block_list[i] for i in vec}
+        if len(blocks) == 1:  # most vectors (one kommun's, one län's): no rest
+            return {blocks.pop(): ({local_list[i]: a for i, a in vec.items()}, 0.0)}
         parts: dict[int, Vector] = defaultdict(dict)
         inner: dict[int, float] = defaultdict(float)
         for i, a in vec.items():
-            b = int(block_of[i])
-            parts[b][int(local[i])] = a
-            inner[b] += a * point[i]
+            b = block_list[i]
+            parts[b][local_list[i]] = a
+            inner[b] += a * point_list[i]
         total = sum(inner.values())
         return {b: (part, total - inner[b]) for b, part in parts.items()}
 
@@ -315,11 +320,15 @@ def protect_by_blocks(block_of: np.ndarray, point: np.ndarray, cell_rows: dict[i
             facts_of[b].append((part, lo - rest, hi - rest))
     targets_of: dict[int, list[tuple]] = defaultdict(list)
     for vec, value, offset in targets:
-        weight: dict[int, float] = defaultdict(float)
-        for i, a in vec.items():
-            weight[int(block_of[i])] += abs(a) * point[i]
-        b = max(sorted(weight), key=lambda b: weight[b])
-        part, rest = split(vec)[b]
+        parts = split(vec)
+        if len(parts) == 1:
+            (b, (part, rest)), = parts.items()
+        else:
+            weight: dict[int, float] = defaultdict(float)
+            for i, a in vec.items():
+                weight[block_list[i]] += abs(a) * point_list[i]
+            b = max(sorted(weight), key=lambda b: weight[b])
+            part, rest = parts[b]
         targets_of[b].append((part, value, offset, rest))
     added = np.zeros(len(published), dtype=bool)
     sizes = np.bincount(block_of, minlength=n_blocks)
