@@ -410,7 +410,8 @@ def _run_group(frames: list[pd.DataFrame]) -> list[tuple[SuiteResult, SuiteResul
     starts = [0]
     for n in lengths:
         starts.append(starts[-1] + n)
-    combined = pd.DataFrame({c: pd.Series(_concat([f[c] for f in frames]), dtype=object) for c in columns},
+    cells = _stack_cells(frames, columns)
+    combined = pd.DataFrame({c: pd.Series(cells[:, j], dtype=object) for j, c in enumerate(columns)},
                             index=pd.RangeIndex(starts[-1]), columns=columns)
     combined.insert(0, FILE_COLUMN, _file_numbers(lengths))
 
@@ -579,9 +580,15 @@ def _file_numbers(lengths: list[int]) -> list[int]:
     return [i for i, n in enumerate(lengths) for _ in range(n)]
 
 
-def _concat(parts: list[pd.Series]) -> Any:
-    arrays = [p.to_numpy(dtype=object) for p in parts]
-    return np.concatenate(arrays) if arrays else np.array([], dtype=object)
+def _stack_cells(frames: list[pd.DataFrame], columns: list[str]) -> np.ndarray:
+    """The cells of ``frames`` one after another as one object array, in ``columns`` order.
+
+    WHY one array per frame, not one Series per frame and column: a national group is ≈290 frames of
+    ≈30 columns, and ~9 000 column lookups plus conversions cost ≈0.15 s; a frame's cells in one
+    ``to_numpy`` are the same values (every file of a group has the same column set, possibly in
+    another order, which the column selection puts right)."""
+    parts = [(f if list(f.columns) == columns else f[columns]).to_numpy(dtype=object) for f in frames]
+    return np.concatenate(parts) if parts else np.empty((0, len(columns)), dtype=object)
 
 
 def _file_outcome(key: Key, kind: str, combined: Outcome | None, n_rows: int, rows: list[int] | None,
