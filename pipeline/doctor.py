@@ -42,12 +42,14 @@ class Report:
         return all(f.state != PROBLEM for f in self.findings)
 
 
-TEMP_PATTERNS = (("raw", "*/.incoming-*"), ("reports", ".*.tmp"), ("validated", ".*.tmp"), ("accepted", "*/.*.tmp"))
+TEMP_PATTERNS = (("raw", "*/.incoming-*"), ("reports", ".*.tmp"), ("validated", ".*.tmp"), ("accepted", "*/.*.tmp"),
+                 ("history_cache", ".*.tmp"))
 
 
 TEMP_AGE_S = 3600
 """Only temp files older than this are removed: the upload service writes archive temp files without the
-writer lock, and one of those may be in flight right now."""
+writer lock, and one of those may be in flight right now (so may a history-cache file an upload's precheck
+writes)."""
 
 
 def sweep_temp_files(p: Paths, *, min_age_s: float = TEMP_AGE_S) -> list[Path]:
@@ -58,10 +60,11 @@ def sweep_temp_files(p: Paths, *, min_age_s: float = TEMP_AGE_S) -> list[Path]:
     """
     removed = []
     now = time.time()
-    roots = {"raw": p.raw, "reports": p.reports, "validated": p.validated, "accepted": p.accepted}
+    roots = {"raw": p.raw, "reports": p.reports, "validated": p.validated, "accepted": p.accepted,
+             "history_cache": p.history_cache}
     for root, pattern in TEMP_PATTERNS:
         for file in roots[root].glob(pattern) if roots[root].exists() else []:
-            if root == "raw" and now - file.stat().st_mtime < min_age_s:
+            if root in ("raw", "history_cache") and now - file.stat().st_mtime < min_age_s:
                 continue
             file.unlink(missing_ok=True)
             removed.append(file)

@@ -96,6 +96,13 @@ class Paths:
         return self.restricted / "accepted"
 
     @property
+    def history_cache(self) -> Path:
+        """One file per earlier calendar year holding every staged case of its four quarters (three columns
+        the cross-quarter rules read), rebuilt whenever a staged file of that year changes: a cache, never
+        the truth (``pipeline.staged.accepted.histories``)."""
+        return self.restricted / "history_cache"
+
+    @property
     def warehouse(self) -> Path:
         """The DuckDB file dbt builds (only dbt writes it)."""
         return self.restricted / "warehouse.duckdb"

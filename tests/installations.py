@@ -12,6 +12,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,40 @@ def sukf(p: Paths, *args: str, fault: str | None = None, env: dict[str, str] | N
 def load(p: Paths, *, fault: str | None = None, env: dict[str, str] | None = None,
          timeout: int = 600) -> subprocess.CompletedProcess:
     return sukf(p, "load", QUARTER, fault=fault, env=env, timeout=timeout)
+
+
+def two_loads_one_waiting(p: Paths, folder: Path, *, env: dict[str, str] | None = None,
+                          timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    """Two ``sukf load`` of one installation at once, the second started while the first holds the writer
+    lock: the first is paused inside its run (``SUKF_PAUSE_AT``, ``pipeline.faults``) until the second has
+    said that it waits, then both run to the end. Returns both results, first one first.
+
+    WHY paused: started together, the second process may reach the lock only after the first has finished
+    (a load is over in seconds, the start-up imports take as long), and then nobody waits."""
+    gate = folder / "gate"
+    exe = Path(sys.executable).with_name("sukf")
+    base = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home"), **(env or {})}
+    base.pop("SUKF_FAULT_AT", None)
+    started = []
+    for n, extra in enumerate(({"SUKF_PAUSE_AT": "transform.before_dbt", "SUKF_PAUSE_FILE": str(gate)}, {})):
+        out, err = folder / f"load{n}.out", folder / f"load{n}.err"
+        with out.open("w") as o, err.open("w") as e:
+            proc = subprocess.Popen([str(exe), "load", QUARTER], env={**base, **extra}, stdout=o, stderr=e,
+                                    text=True, start_new_session=True)
+        started.append((proc, out, err))
+        waited_for = gate.with_name("gate.reached") if n == 0 else err
+        deadline = time.monotonic() + timeout
+        while not (waited_for.exists() and (n == 0 or "Väntar" in err.read_text(encoding="utf-8"))):
+            assert proc.poll() is None, f"load {n} ended early: {err.read_text(encoding='utf-8')[-2000:]}"
+            assert time.monotonic() < deadline, f"load {n} never got there"
+            time.sleep(0.05)
+    gate.touch()
+    results = []
+    for proc, out, err in started:
+        proc.wait(timeout=timeout)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(encoding="utf-8"),
+                                                   err.read_text(encoding="utf-8")))
+    return results
 
 
 def data_files(vintage: Path) -> dict[str, bytes]:

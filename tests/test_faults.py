@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import subprocess
-import threading
 
 import pytest
-from installations import KOMMUNER, QUARTER, data_files, install, load
+from installations import KOMMUNER, QUARTER, data_files, install, load, two_loads_one_waiting
 
 from pipeline import faults
 from pipeline.raw.register import RECEIVED, Register
@@ -50,14 +48,9 @@ def test_sigkill_at_any_point_converges(point, tmp_path, generated, reference):
 
 def test_two_loads_at_once_wait_for_each_other(tmp_path, generated, reference):
     p = install(tmp_path / "inst", generated)
-    results: list[subprocess.CompletedProcess] = []
-    threads = [threading.Thread(target=lambda: results.append(load(p))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = two_loads_one_waiting(p, tmp_path)
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert any("Väntar: installationen används av sukf load 2025Q3" in r.stderr for r in results)
+    assert "Väntar: installationen används av sukf load 2025Q3" in results[1].stderr
     _assert_converged(p, reference)
     assert sum("Ny årgång v001" in r.stdout for r in results) == 1
 

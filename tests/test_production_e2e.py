@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from installations import KOMMUNER, QUARTER, data_files, install, load, sukf
+from installations import KOMMUNER, QUARTER, data_files, install, load, sukf, two_loads_one_waiting
 from services_fixtures import free_port
 
 from pipeline.settings import Paths
@@ -139,45 +138,6 @@ def test_runs_are_in_dagsters_postgres(production):
     assert statuses == ["SUCCESS"]
 
 
-def _two_loads_one_waiting(dst: Paths, env: dict[str, str]) -> list[subprocess.CompletedProcess]:
-    """Two ``sukf load`` at once, made deterministic: the first is held (while it holds the writer lock) until
-    the second is seen waiting for that lock in ``pg_locks``; then both run to the end.
-
-    WHY: started together, the second process may reach the lock only after the first has finished (startup
-    imports take seconds on a loaded machine), and then nobody waits. The first is held from outside, with
-    an ordinary table lock on Dagster's run storage that it needs right after taking the writer lock; nothing
-    in the product is changed or mocked for it.
-    """
-    import psycopg
-
-    url = env["SUKF_DATABASE_URL"]
-    results: list[subprocess.CompletedProcess] = []
-
-    def start() -> threading.Thread:
-        thread = threading.Thread(target=lambda: results.append(load(dst, env=env)))
-        thread.start()
-        return thread
-
-    def until(query: str, what: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        with psycopg.connect(url, autocommit=True) as probe:
-            while probe.execute(query).fetchone() is None:
-                assert time.monotonic() < deadline, f"timed out waiting for {what}"
-                time.sleep(0.05)
-
-    with psycopg.connect(url) as gate:  # one open transaction: the lock holds until it ends
-        gate.execute("lock table runs in access exclusive mode")
-        first = start()
-        until("select 1 from sukf.writer_lock where info like '%sukf load%'", "the first load to hold the lock")
-        second = start()
-        until("select 1 from pg_locks where locktype = 'advisory' and not granted",
-              "the second load to wait for the writer lock")
-        gate.rollback()
-    first.join()
-    second.join()
-    return results
-
-
 def test_backup_restores_into_a_fresh_installation(production, postgres_server, reference, tmp_path_factory):
     """The documented backup and restore; then two coordinators at once on the restored installation."""
     assert production.load.returncode == 0
@@ -198,9 +158,9 @@ def test_backup_restores_into_a_fresh_installation(production, postgres_server, 
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "stagade filer" in repaired.stdout and "FEL" not in repaired.stdout
 
-    results = _two_loads_one_waiting(dst, env)
+    results = two_loads_one_waiting(dst, tmp_path_factory.mktemp("two_loads"), env=env)
     assert [r.returncode for r in results] == [0, 0], [r.stdout[-1500:] + r.stderr[-1500:] for r in results]
-    assert any("Väntar: installationen används av sukf load 2025Q3" in r.stderr for r in results)
+    assert "Väntar: installationen används av sukf load 2025Q3" in results[1].stderr
     assert sum("Ny årgång v001" in r.stdout for r in results) == 1
     assert data_files(dst.releases / "v001") == reference
     clean = sukf(dst, "doctor", env=env)

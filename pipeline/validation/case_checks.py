@@ -358,13 +358,10 @@ def _history_text(history: pd.DataFrame, name: str) -> pd.Series:
     return col.where(col.notna() & (col.astype(str).str.strip() != ""), None)
 
 
-HISTORY_COLUMNS = ("arende_id", "avslutsdatum", "period")
-"""What :func:`check_history` reads of earlier quarters (the staged history is read with these only)."""
-
-
 def check_history(frame: pd.DataFrame, row_numbers: list[int], history: pd.DataFrame | None, *,
                   quarter: Quarter) -> list[Issue]:
-    """W_REAPPEARED, W_DISAPPEARED and W_COUNT_CHANGE against earlier accepted quarters."""
+    """W_REAPPEARED, W_DISAPPEARED and W_COUNT_CHANGE against earlier accepted quarters (``history`` has
+    the columns ``pipeline.staged.accepted.HISTORY_COLUMNS``: change both together)."""
     if history is None or len(history) == 0 or "arende_id" not in frame.columns:
         return []
     issues: list[Issue] = []

@@ -23,7 +23,7 @@ from pipeline.raw import archive
 from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submission, Verdict
 from pipeline.settings import Paths
 from pipeline.staged import accepted as staged
-from pipeline.validation.case_checks import HISTORY_COLUMNS
+from pipeline.staged.accepted import HISTORY_COLUMNS
 from pipeline.validation.report import META_KEYS, render_html, render_json
 from pipeline.validation.validate import BatchItem, ValidationResult, take_admitted, validate_batch
 
