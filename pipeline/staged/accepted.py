@@ -245,14 +245,14 @@ def histories(paths: Paths, wanted: list[tuple[str, str]],
     folders = sorted(f for f in paths.accepted.iterdir()
                      if f.is_dir() and not f.name.startswith("_")) if paths.accepted.exists() else []
     first_open_year = min(latest.values())[:4]
-    cached = {year: table for year in sorted({f.name[:4] for f in folders if f.name[:4] < first_open_year})
-              if (table := _year_history(paths, year, names)) is not None}
-    files = [f for folder in folders if folder.name[:4] not in cached
-             for k, before in sorted(latest.items()) if folder.name < before
-             for f in [folder / f"{k}.parquet"] if f.is_file()]
     select = ", ".join(f'"{c}"' for c in names)
     frames = []
-    with _LOCK:
+    with _LOCK:  # one DuckDB connection per process, shared by the upload service's threads
+        cached = {year: table for year in sorted({f.name[:4] for f in folders if f.name[:4] < first_open_year})
+                  if (table := _year_history(paths, year, names)) is not None}
+        files = [f for folder in folders if folder.name[:4] not in cached
+                 for k, before in sorted(latest.items()) if folder.name < before
+                 for f in [folder / f"{k}.parquet"] if f.is_file()]
         if cached:
             listing = ", ".join(_sql_text(str(t)) for t in cached.values())
             frames.append(_duckdb().execute(f"select {select}, _period, _kommun from read_parquet([{listing}])").df())
@@ -289,7 +289,8 @@ def _year_history(paths: Paths, year: str, names: list[str]) -> Path | None:
 
     WHY it stays right: its fingerprint is every staged file's name, inode, size and mtime (staging
     replaces a file by linking a new version into place, so any change shows), taken before the read
-    and checked again after it; a cache whose fingerprint differs from the files' is never read."""
+    and checked again after it; a cache whose fingerprint differs from the files' is never read. Called
+    under ``_LOCK``."""
     if not set(names) <= set(HISTORY_COLUMNS):
         return None
     files = sorted(f for q in quarters_of(year) for f in (paths.accepted / q).glob("*.parquet"))
