@@ -63,19 +63,24 @@ def two_loads_one_waiting(p: Paths, folder: Path, *, env: dict[str, str] | None 
     exe = Path(sys.executable).with_name("sukf")
     base = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home"), **(env or {})}
     base.pop("SUKF_FAULT_AT", None)
-    started = []
-    for n, extra in enumerate(({"SUKF_PAUSE_AT": "transform.before_dbt", "SUKF_PAUSE_FILE": str(gate)}, {})):
-        out, err = folder / f"load{n}.out", folder / f"load{n}.err"
-        with out.open("w") as o, err.open("w") as e:
-            proc = subprocess.Popen([str(exe), "load", QUARTER], env={**base, **extra}, stdout=o, stderr=e,
-                                    text=True, start_new_session=True)
-        started.append((proc, out, err))
-        waited_for = gate.with_name("gate.reached") if n == 0 else err
-        deadline = time.monotonic() + timeout
-        while not (waited_for.exists() and (n == 0 or "Väntar" in err.read_text(encoding="utf-8"))):
-            assert proc.poll() is None, f"load {n} ended early: {err.read_text(encoding='utf-8')[-2000:]}"
-            assert time.monotonic() < deadline, f"load {n} never got there"
-            time.sleep(0.05)
+    started: list[tuple[subprocess.Popen, Path, Path]] = []
+    try:
+        for n, extra in enumerate(({"SUKF_PAUSE_AT": "transform.before_dbt", "SUKF_PAUSE_FILE": str(gate)}, {})):
+            out, err = folder / f"load{n}.out", folder / f"load{n}.err"
+            with out.open("w") as o, err.open("w") as e:
+                proc = subprocess.Popen([str(exe), "load", QUARTER], env={**base, **extra}, stdout=o, stderr=e,
+                                        text=True, start_new_session=True)
+            started.append((proc, out, err))
+            waited_for = gate.with_name("gate.reached") if n == 0 else err
+            deadline = time.monotonic() + timeout
+            while not (waited_for.exists() and (n == 0 or "Väntar" in err.read_text(encoding="utf-8"))):
+                assert proc.poll() is None, f"load {n} ended early: {err.read_text(encoding='utf-8')[-2000:]}"
+                assert time.monotonic() < deadline, f"load {n} never got there"
+                time.sleep(0.05)
+    except BaseException:
+        for proc, _, _ in started:
+            proc.kill()
+        raise
     gate.touch()
     results = []
     for proc, out, err in started:
