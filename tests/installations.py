@@ -37,13 +37,20 @@ def install(root: Path, generated: Path, *, landing: bool = True) -> Paths:
 def sukf(p: Paths, *args: str, fault: str | None = None, env: dict[str, str] | None = None,
          timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``sukf ARGS`` for installation ``p`` as its own process (``env``: e.g. the production profile)."""
+    return subprocess.run([str(SUKF), *args], env=_environment(p, env, fault), capture_output=True, text=True,
+                          timeout=timeout, start_new_session=True)
+
+
+SUKF = Path(sys.executable).with_name("sukf")
+
+
+def _environment(p: Paths, env: dict[str, str] | None, fault: str | None = None) -> dict[str, str]:
+    """The environment of a ``sukf`` process for installation ``p``: no fault point unless ``fault`` names one."""
     full = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home"), **(env or {})}
     full.pop("SUKF_FAULT_AT", None)
     if fault:
         full["SUKF_FAULT_AT"] = fault
-    exe = Path(sys.executable).with_name("sukf")
-    return subprocess.run([str(exe), *args], env=full, capture_output=True, text=True, timeout=timeout,
-                          start_new_session=True)
+    return full
 
 
 def load(p: Paths, *, fault: str | None = None, env: dict[str, str] | None = None,
@@ -60,15 +67,13 @@ def two_loads_one_waiting(p: Paths, folder: Path, *, env: dict[str, str] | None 
     WHY paused: started together, the second process may reach the lock only after the first has finished
     (a load is over in seconds, the start-up imports take as long), and then nobody waits."""
     gate = folder / "gate"
-    exe = Path(sys.executable).with_name("sukf")
-    base = {**os.environ, "SUKF_DATA_DIR": str(p.root), "DAGSTER_HOME": str(p.root / "dagster_home"), **(env or {})}
-    base.pop("SUKF_FAULT_AT", None)
+    base = _environment(p, env)
     started: list[tuple[subprocess.Popen, Path, Path]] = []
     try:
         for n, extra in enumerate(({"SUKF_PAUSE_AT": "transform.before_dbt", "SUKF_PAUSE_FILE": str(gate)}, {})):
             out, err = folder / f"load{n}.out", folder / f"load{n}.err"
             with out.open("w") as o, err.open("w") as e:
-                proc = subprocess.Popen([str(exe), "load", QUARTER], env={**base, **extra}, stdout=o, stderr=e,
+                proc = subprocess.Popen([str(SUKF), "load", QUARTER], env={**base, **extra}, stdout=o, stderr=e,
                                         text=True, start_new_session=True)
             started.append((proc, out, err))
             waited_for = gate.with_name("gate.reached") if n == 0 else err

@@ -307,11 +307,7 @@ def _year_history(paths: Paths, year: str, names: list[str]) -> Path | None:
     frame = _read_staged(files, select)
     if _fingerprint(files) != before:
         return None  # changed while read (another writer): read file by file this time
-    _duckdb().register("year_history", frame)
-    try:
-        _duckdb().execute(f"copy year_history to {_sql_text(str(tmp))} (format parquet)")
-    finally:
-        _duckdb().unregister("year_history")
+    _duckdb().from_df(frame).write_parquet(str(tmp))
     stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
     stamp_tmp.write_text(before, encoding="utf-8")
     os.replace(tmp, target)
