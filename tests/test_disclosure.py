@@ -512,3 +512,41 @@ def test_revised_shares_on_few_cases_are_hidden(data: dict[str, pd.DataFrame], o
     assert small.empty, small[key + ["value_1", "value_2"]].head().to_dict("records")
     place = second["municipality"].isin([REVISED_KOMMUN, "0010"]) & second["period"].eq(REVISED_QUARTER)
     assert second.loc[place, "status"].eq("..").any()
+
+
+@pytest.fixture(scope="module")
+def flipped(data: dict[str, pd.DataFrame]) -> dict:
+    """A resubmission that changes none of the revised kommun's own published cells: one woman of
+    Olofström's revised quarter is corrected to a man. Kommuner publish only T, so every cell of Olofström
+    keeps its value; only K and M of Blekinge and Riket move, by one case."""
+    cases = simulate_cases(QUARTERS, KOMMUNER, seed=SEED)
+    frame = cases[(REVISED_KOMMUN, REVISED_QUARTER)].copy()
+    frame.loc[frame.index[frame["kon"] == "1"][0], "kon"] = "2"
+    cases[(REVISED_KOMMUN, REVISED_QUARTER)] = frame
+    second = oracle.key_figures(cases, data["population"]).drop(columns="value_exact")
+    return {"second": second, "truths": [truth_values(data["first"]), truth_values(second)]}
+
+
+def test_a_correction_no_kommun_cell_shows_is_caught_without_protection(data: dict[str, pd.DataFrame],
+                                                                         flipped: dict) -> None:
+    """The intruder's side: published the old way, the two vintages differ by one woman in Blekinge's and
+    Riket's K (the manifest names the kommun that resubmitted), and the audit says so."""
+    old = only(public(legacy(data["first"], greedy=False)), {"SUKF01"})
+    new = only(public(legacy(flipped["second"], greedy=False)), {"SUKF01"})
+    old, new = old[old["period"] == REVISED_QUARTER], new[new["period"] == REVISED_QUARTER]
+    findings = audit([old, new], data["population"], revised=[set(), {REVISED_KOMMUN}])
+    assert any(f.relation == "skillnad mellan versioner" and f.gender in ("K", "M") for f in findings), findings[:3]
+
+
+def test_a_correction_no_kommun_cell_shows_is_protected(data: dict[str, pd.DataFrame], ours: dict,
+                                                        flipped: dict) -> None:
+    """Ours: the suppression sees the revised K and M at län and Riket level (their earlier values moved by
+    1–4 cases) although no cell of the kommun itself changed, so the full LP attack over both vintages —
+    which knows from the manifest which kommun resubmitted — finds nothing, with no repair by the gate."""
+    previous = ours["first"].assign(value=pd.to_numeric(ours["first"]["value"], errors="coerce"), vintage=1)
+    second = apply_disclosure(flipped["second"], previous=previous)
+    findings = audit([public(ours["first"]), public(second)], data["population"],
+                     revised=[set(), {REVISED_KOMMUN}], truths=flipped["truths"])
+    assert not findings, [f.message() for f in findings[:5]]
+    moved = second["municipality"].isin(["0010", "0000"]) & second["period"].eq(REVISED_QUARTER)
+    assert second.loc[moved & second["gender"].isin(["K", "M"]), "status"].eq("..").any()

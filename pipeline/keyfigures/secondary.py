@@ -505,7 +505,11 @@ class _EarlierVintage:
 
     Which kommuner resubmitted is read off the values: a kommun whose earlier published cell the current
     values contradict. A resubmission that changed none of the kommun's own published cells is not seen
-    here; the earlier cells it contradicts at län or Riket level are then left out, as before.
+    here; the earlier cells it contradicts at län or Riket level are then left out, as before. Those cells'
+    changes are still protected: a count that moved by 1–4 is hidden as revised (``disclosure._facts``) and
+    every such change is a target of the interval step (``_previous_counts``); a corrected gender, which
+    moves only län and Riket K/M, passes the full LP attack with no repair
+    (``test_a_correction_no_kommun_cell_shows_is_protected``).
     """
 
     def __init__(self, atoms: _Atoms, previous: pd.DataFrame | None, out: pd.DataFrame) -> None:
