@@ -76,7 +76,7 @@ RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "
 """dbt's events that carry a node's result: the only ones turned into Dagster events."""
 
 IN_PROCESS_FLAGS = ("--log-level", "none", "--log-level-file", "info", "--no-send-anonymous-usage-stats",
-                    "--no-version-check")
+                    "--no-version-check", "--no-write-json")
 """No console log (:meth:`SukfDbtCli.build` prints one line per node), dbt.log in the target folder at
 info level (debug writes every query twice; measured ≈1 s CPU of a national build)."""
 
