@@ -108,7 +108,9 @@ def test_defaults_ranking_and_definitions_equal_the_release(site):
         "Riket: " + _shown(_entry(year, kpi, "0000", 2024))
     text = browser.evaluate("document.body.innerText")
     for part in (BY_ID[kpi].description, BY_ID[kpi].numerator_text, BY_ID[kpi].unit_label, "Så läser du talet",
-                 "färre än 5 ärenden", "skydda ett annat", "Uppgift saknas", "ej könsuppdelad"):
+                 "färre än 5 ärenden", "skydda ett annat", "Uppgift saknas", "ej könsuppdelad",
+                 # the table design (issue 9): which levels are published and why, in the page's legend
+                 "Tabellplan", "kommuner redovisas per helt kalenderår", "Ett pågående år redovisas inte"):
         assert part in text, part
 
 

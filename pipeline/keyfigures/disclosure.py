@@ -363,16 +363,6 @@ def complete_years(periods: pd.Series) -> set[str]:
     return {p for p in text if len(p) == 4 and f"{p}Q4" in text}
 
 
-TABLE_DESIGN_SV = (
-    "Tabellplan: kommuner redovisas per helt kalenderår och totalt (inte per kön, inte per kvartal), "
-    "eftersom män och annat/okänt kön nästan alltid är 1–4 ärenden per kommun och år; SUKF18 redovisas inte "
-    "per kommun (det följer av SUKF02 × SUKF01, och tillsammans skulle de visa antalet ärenden utan insats). "
-    "Län och riket "
-    "redovisas per kvartal och helt år, per kön. Ett pågående år redovisas inte (inga värden för året "
-    "hittills), så att två årgångar inte kan subtraheras. Värden som publicerats i tidigare årgångar räknas "
-    "som kända. Se docs/DISCLOSURE.md."
-)
-"""The table design in one paragraph, for the release notes and the page (which levels are published and why)."""
 
 
 def kommun_implied_rates() -> list[str]:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
-from pipeline.keyfigures.disclosure import KEY, PUBLISHED, SECONDARY, TABLE_DESIGN_SV, apply_disclosure
+from pipeline.contract.table_design import TABLE_DESIGN_SV
+from pipeline.keyfigures.disclosure import KEY, PUBLISHED, SECONDARY, apply_disclosure
 from pipeline.keyfigures.year_inputs import changed_years, year_digests
 from pipeline.raw.register import ACCEPTED, Register
 from pipeline.release import publish, truths

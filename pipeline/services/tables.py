@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities, municipality_names
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
+from pipeline.contract.table_design import TABLE_DESIGN_SV
 from pipeline.release.kolada import safe_cell
 from pipeline.services.group_values import group_entries
 from pipeline.services.xlsx_writer import Bold, workbook
@@ -35,6 +36,7 @@ FOOTNOTES = (
     ("Liknande kommuner IFO", "Koladas jämförelsegrupp för individ- och familjeomsorg (2024): ovägt medelvärde "
                               "av de liknande kommunernas publicerade värden; skyddade och saknade värden ingår "
                               "inte."),
+    ("Tabellplan", "Vad som publiceras: " + TABLE_DESIGN_SV.removeprefix("Tabellplan: ")),
 )
 
 
