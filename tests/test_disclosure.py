@@ -550,3 +550,19 @@ def test_a_correction_no_kommun_cell_shows_is_protected(data: dict[str, pd.DataF
     assert not findings, [f.message() for f in findings[:5]]
     moved = second["municipality"].isin(["0010", "0000"]) & second["period"].eq(REVISED_QUARTER)
     assert second.loc[moved & second["gender"].isin(["K", "M"]), "status"].eq("..").any()
+
+
+def test_a_kommun_that_resubmits_twice_stays_protected(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    """Olofström resubmits its quarter twice (two cases withdrawn, then one more). The suppression gives only
+    the latest earlier vintage's values atoms of their own (the older ones are offsets), yet the full LP
+    attack over all three vintages — every change between any two of them — finds nothing."""
+    cases = simulate_cases(QUARTERS, KOMMUNER, seed=SEED)
+    cases[(REVISED_KOMMUN, REVISED_QUARTER)] = cases[(REVISED_KOMMUN, REVISED_QUARTER)].iloc[3:]
+    third = oracle.key_figures(cases, data["population"]).drop(columns="value_exact")
+    before = [ours["first"].assign(vintage=1), ours["second"].assign(vintage=2)]
+    previous = pd.concat([v.assign(value=pd.to_numeric(v["value"], errors="coerce")) for v in before])
+    published = apply_disclosure(third, previous=previous)
+    findings = audit([public(ours["first"]), public(ours["second"]), public(published)], data["population"],
+                     revised=[set(), {REVISED_KOMMUN}, {REVISED_KOMMUN}],
+                     truths=[truth_values(data["first"]), truth_values(data["second"]), truth_values(third)])
+    assert not findings, [f.message() for f in findings[:5]]
