@@ -363,8 +363,6 @@ def complete_years(periods: pd.Series) -> set[str]:
     return {p for p in text if len(p) == 4 and f"{p}Q4" in text}
 
 
-
-
 def kommun_implied_rates() -> list[str]:
     """Rates not published at kommun level because a share and a count already carry them: SUKF18
     (cases with insats) = SUKF02 (share with insats) × SUKF01 (cases). Publishing all three would give
