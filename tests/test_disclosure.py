@@ -181,7 +181,9 @@ def test_earlier_vintages_are_facts(data: dict[str, pd.DataFrame], ours: dict) -
     assert (both.loc[unchanged & ~over_revised, "status_2"] == "").all()
     rehidden = both[unchanged & (both["status_2"] != "")]
     assert (rehidden["suppression_2"] == "secondary").all()
-    assert len(rehidden) <= 0.05 * int((unchanged & over_revised).sum()), len(rehidden)
+    # 14 cells (counts of Riket and Blekinge) since stop 11; 6 % since the shares whose counts are never
+    # published lost their K/M cells (stop 13), which shrank the base.
+    assert len(rehidden) <= 0.06 * int((unchanged & over_revised).sum()), len(rehidden)
     revised = both[(both["municipality"] == REVISED_KOMMUN) & (both["kpi"] == "SUKF01")
                    & (both["period"] == "2024") & both["value_1"].notna()]
     for _, row in revised.iterrows():
@@ -566,3 +568,69 @@ def test_a_kommun_that_resubmits_twice_stays_protected(data: dict[str, pd.DataFr
                      revised=[set(), {REVISED_KOMMUN}, {REVISED_KOMMUN}],
                      truths=[truth_values(data["first"]), truth_values(data["second"]), truth_values(third)])
     assert not findings, [f.message() for f in findings[:5]]
+
+
+def _fraction(value: float, max_den: float) -> tuple[int, int] | None:
+    """The one fraction n/d (10 ≤ d ≤ max_den) a share rounded to 0.1 % can be, if only one fits."""
+    fits = [(n, d) for d in range(10, int(max_den) + 1) for n in range(d + 1)
+            if abs(100 * n / d - value) <= 0.05 + 1e-9]
+    return fits[0] if len(fits) == 1 else None
+
+
+def fraction_intruder(published: pd.DataFrame, truth: pd.DataFrame) -> list[tuple]:
+    """Red team, stop 13: read each share whose counts are never published as its fraction (the denominator
+    is at most the published case count SUKF01 of the same cell), then subtract: T − K gives men + annat/okänt
+    kön, a län minus its published kommuner gives the hidden ones. A finding is a recovered count of 1–4
+    that equals the truth (numerator or den − num)."""
+    from pipeline.contract.table_design import ratio_only_shares
+
+    key = ["kpi", "municipality", "period", "gender"]
+    cases = published[published["kpi"].eq("SUKF01") & published["status"].eq("")].set_index(key[1:])["value"]
+    true = truth.set_index(key)
+    lan_of = {m.kod: m.lan_id for m in municipalities()}
+    shares = published[published["kpi"].isin(sorted(ratio_only_shares()))]
+    shown = {tuple(k): v for *k, v in shares[shares["status"].eq("")][key + ["value"]].itertuples(index=False)}
+
+    def counts(k: tuple) -> tuple[int, int] | None:
+        bound = cases.get(k[1:])
+        return _fraction(float(shown[k]), float(bound)) if k in shown and bound is not None else None
+
+    def leak(k: tuple, parts: list[tuple], n: int, d: int) -> tuple | None:
+        tn = sum(float(true.loc[p, "numerator"]) for p in parts)
+        td = sum(float(true.loc[p, "denominator"]) for p in parts)
+        if (n == tn and 1 <= n <= 4) or (d - n == td - tn and 1 <= d - n <= 4):
+            return k
+        return None
+
+    found = []
+    for k in [k for k in shown if k[3] == "T"]:
+        kpi, region, period, _ = k
+        total = counts(k)
+        if total is None:
+            continue
+        woman, man = (kpi, region, period, "K"), (kpi, region, period, "M")
+        if woman in shown and man not in shown and (part := counts(woman)):
+            hit = leak(man, [p for p in [man, (kpi, region, period, "X")] if p in true.index],
+                       total[0] - part[0], total[1] - part[1])
+            found += [hit] if hit else []
+        if region != "0000" and region in set(lan_of.values()):
+            members = [key_ for key_ in true.index if key_[0] == kpi and key_[2] == period and key_[3] == "T"
+                       and lan_of.get(key_[1]) == region]
+            hidden = [m for m in members if m not in shown]
+            known = [counts(m) for m in members if m in shown]
+            if hidden and all(known):
+                hit = leak(k, hidden, total[0] - sum(n for n, _ in known), total[1] - sum(d for _, d in known))
+                found += [hit] if hit else []
+    return found
+
+
+def test_rounded_shares_pinned_as_fractions_leak_the_old_way(data: dict[str, pd.DataFrame]) -> None:
+    """Published with primary suppression only, the shares' fractions give hidden men's counts of 1–4."""
+    assert fraction_intruder(public(legacy(data["first"], greedy=False)), data["first"])
+
+
+def test_rounded_shares_pinned_as_fractions_leak_nothing_in_ours(data: dict[str, pd.DataFrame], ours: dict) -> None:
+    """Ours: those shares are published in total only (the table design) and the capacity rule covers their
+    numerators and denominators across geography and quarters, so the fraction intruder finds nothing."""
+    for vintage, mart in (("first", data["first"]), ("second", data["second"])):
+        assert not fraction_intruder(public(ours[vintage]), mart), vintage

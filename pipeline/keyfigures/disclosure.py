@@ -74,6 +74,7 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.kpis import BY_ID, CASE_COUNT_KPI, KPIS, POPULATION, SHARE_OF_MEN_KPI, Unit
+from pipeline.contract.table_design import ratio_only_shares
 from pipeline.keyfigures.secondary import gauss_secondary
 
 MIN_CASES = 5
@@ -244,6 +245,18 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     pref = np.where(dated["is_year"], 0, later)
     add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True)
 
+    def add_geography(share: pd.DataFrame, amount_of: dict[int, float]) -> None:
+        """län = Σ kommuner and Riket = Σ län of an amount read off a share's cells."""
+        sk = share[share["municipality_type"] == "K"]
+        lan_s = share[(share["municipality_type"] == "L") & (share["municipality"] != RIKET_ID)]
+        rik_s = share[share["municipality"] == RIKET_ID]
+        geo_s = pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
+                           lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
+                           lan_s.assign(group=RIKET_ID, pref=0, total=False),
+                           rik_s.assign(group=RIKET_ID, pref=1, total=True)])
+        add(geo_s, ["period", "gender", "group"], geo_s["pref"], geo_s["total"], True,
+            np.array([amount_of[x] for x in geo_s["cell"]]))
+
     # (f) linked shares read as counts: share × its published denominator gives the numerator (SUKF02 =
     # SUKF18/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
     # SUKF19). So their numerators, denominators and den − num add up over gender and geography like
@@ -256,16 +269,7 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
         for amount in (num_all[c], den_all[c], den_all[c] - num_all[c]):
             if BY_ID[share_id].divided_by_gender:
                 add(share, ["municipality", "period"], total=share["gender"] == "T", additive=True, msize=amount)
-            sk = share[share["municipality_type"] == "K"]
-            amount_of = dict(zip(c, amount, strict=True))
-            lan_s = share[(share["municipality_type"] == "L") & (share["municipality"] != RIKET_ID)]
-            rik_s = share[share["municipality"] == RIKET_ID]
-            geo_s = pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
-                               lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
-                               lan_s.assign(group=RIKET_ID, pref=0, total=False),
-                               rik_s.assign(group=RIKET_ID, pref=1, total=True)])
-            add(geo_s, ["period", "gender", "group"], geo_s["pref"], geo_s["total"], True,
-                np.array([amount_of[x] for x in geo_s["cell"]]))
+            add_geography(share, dict(zip(c, amount, strict=True)))
         # den − num as the leftover of (denominator count ⊇ numerator)
         kpi = BY_ID[share_id]
         counts = [k.id for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)]
@@ -284,6 +288,25 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
             is_share = pair["kpi"] == share_id
             amount = np.where(is_share, den_all[pair["cell"]], num_all[pair["cell"]])
             add(pair, ["municipality", "period", "gender"], (~is_share).astype(int), is_share, True, amount)
+
+    # (g) shares whose counts are never published (``ratio_only_shares``, published in total only): a share
+    # rounded to 0.1 % on few cases pins its fraction, so its numerator, denominator and den − num add up
+    # over geography, and for a dated one over the quarters of a year, like counts (red team, stop 13).
+    dated_shares = set(period_additive_kpis())
+    for share_id in sorted(ratio_only_shares()):
+        share = cells[cells["kpi"] == share_id]
+        c = share["cell"].to_numpy()
+        for amount in (num_all[c], den_all[c], den_all[c] - num_all[c]):
+            amount_of = dict(zip(c, amount, strict=True))
+            add_geography(share, amount_of)
+            if share_id in dated_shares:
+                yearly = share.assign(year=share["period"].astype(str).str[:4],
+                                      is_year=share["period_type"] == "year")
+                by_year = ["municipality", "gender", "year"]
+                yearly = yearly[yearly.groupby(by_year)["is_year"].transform("any")
+                                & (yearly.groupby(by_year)["cell"].transform("size") > 1)]
+                add(yearly, by_year, yearly["is_year"].astype(int).rsub(1), yearly["is_year"], True,
+                    np.array([amount_of[x] for x in yearly["cell"]]))
 
     offset = 0
     for part in parts:  # make relation ids unique across families
@@ -379,7 +402,9 @@ def table_design(out: pd.DataFrame) -> np.ndarray:
       and a count already carry (``kommun_implied_rates``: SUKF18). At kommun level men
       and annat/okänt kön are a handful of cases a year almost everywhere (median 1 man per kommun and
       year), so K and M would be hidden nearly always and T − K would reveal the rest.
-    * län and Riket: complete years and every quarter, T/K/M.
+    * län and Riket: complete years and every quarter, T/K/M — the shares whose counts are never published
+      (``table_design.ratio_only_shares``) T only: a rounded share on few cases pins its fraction, and
+      T − K would give the men's.
     * no year-to-date values.
     """
     years = complete_years(out["period"])
@@ -389,7 +414,8 @@ def table_design(out: pd.DataFrame) -> np.ndarray:
     total = out["gender"].eq("T").to_numpy()
     not_at_kommun = out["kpi"].isin([SHARE_OF_MEN_KPI, *kommun_implied_rates()]).to_numpy()
     kommun_cell = kommun & is_year & full_year & total & ~not_at_kommun
-    region_cell = ~kommun & (~is_year | full_year)
+    ratio_only = out["kpi"].isin(sorted(ratio_only_shares())).to_numpy()
+    region_cell = ~kommun & (~is_year | full_year) & (total | ~ratio_only)
     return kommun_cell | region_cell
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline.contract import kpis
 from pipeline.contract.dictionary import RIKET_ID, RIKET_NAME, counties, municipalities
 from pipeline.contract.periods import Quarter, is_quarter
+from pipeline.contract.table_design import published_by_gender
 
 GENDER_ORDER = ("K", "M", "T")
 CSV_COLUMNS = ("kpi", "municipality", "municipality_type", "period", "gender", "value", "status", "preliminary")
@@ -54,7 +55,7 @@ def kpi_document(*, publ_period: str, publication_date: str, preliminary: bool) 
         "id": k.id,
         "title": k.title,
         "description": k.description,
-        "is_divided_by_gender": k.divided_by_gender,
+        "is_divided_by_gender": published_by_gender(k.id),
         "municipality_type": kpis.MUNICIPALITY_TYPE,
         "auspice": kpis.AUSPICE,
         "operating_area": kpis.OPERATING_AREA,

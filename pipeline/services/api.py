@@ -59,6 +59,7 @@ from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import counties, municipalities
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
 from pipeline.contract.periods import PERIOD_PATTERN, YEAR_PATTERN
+from pipeline.contract.table_design import published_by_gender
 from pipeline.release import notes, publish
 from pipeline.release.cells import published_cells
 from pipeline.services import tables
@@ -582,7 +583,7 @@ def api_routes(paths: Paths, store: ReleaseStore | None = None, answers: AnswerC
         """Not part of Kolada: each KPI's unit, numerator, denominator and reading advice (for the page)."""
         return JSONResponse({"kpis": {k.id: {"unit": k.unit.value, "unit_label": k.unit_label,
                                              "numerator": k.numerator_text, "denominator": k.denominator_text,
-                                             "reading": k.reading, "divided_by_gender": k.divided_by_gender}
+                                             "reading": k.reading, "divided_by_gender": published_by_gender(k.id)}
                                       for k in catalogue.KPIS},
                              "footnotes": [{"sign": sign, "text": text} for sign, text in tables.FOOTNOTES]})
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pipeline.contract import kpis as catalogue
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities, municipality_names
 from pipeline.contract.municipality_groups import municipality_groups, similar_group_of, skr_group_of
-from pipeline.contract.table_design import TABLE_DESIGN_SV
+from pipeline.contract.table_design import TABLE_DESIGN_SV, published_by_gender
 from pipeline.release.kolada import safe_cell
 from pipeline.services.group_values import group_entries
 from pipeline.services.xlsx_writer import Bold, workbook
@@ -80,7 +80,7 @@ def _kpi(release_kpis: list[dict], kpi_id: str) -> tuple[catalogue.Kpi, dict]:
 
 def _meta(kpi: catalogue.Kpi, title: str, period_text: str, gender: str, release_label: str
           ) -> tuple[tuple[str, str], ...]:
-    gender_text = GENDER_LABEL[gender] if kpi.divided_by_gender else "Totalt (ej könsuppdelad)"
+    gender_text = GENDER_LABEL[gender] if published_by_gender(kpi.id) else "Totalt (ej könsuppdelad)"
     return (("Nyckeltal", f"{kpi.id} – {title}"), ("Enhet", kpi.unit_label), ("Period", period_text),
             ("Kön", gender_text), ("Täljare", kpi.numerator_text), ("Nämnare", kpi.denominator_text),
             ("Årgång", release_label), ("Källa", "SU-kvinnofrid, nyckeltal per kommun (Kolada v3-kompatibelt API)"))
@@ -89,7 +89,7 @@ def _meta(kpi: catalogue.Kpi, title: str, period_text: str, gender: str, release
 def ranking_table(release, kpi_id: str, period: int | str, gender: str, *, status: str, release_label: str) -> Table:
     """All 290 kommuner ranked by value (hidden and missing last), with län, kommungrupp and comparisons."""
     kpi, meta = _kpi(release.kpis, kpi_id)
-    gender = gender if kpi.divided_by_gender else "T"
+    gender = gender if published_by_gender(kpi.id) else "T"
     data = release.data
     indexes = release.by_kpi.get(kpi_id, [])
     by_id = _entries(data, indexes, period)
@@ -130,7 +130,7 @@ def series_table(release, kpi_id: str, municipality: str, period_type: str, gend
     only; a count (SUKF01) is shown for the kommun alone, because a kommun's count against Riket's says
     nothing."""
     kpi, meta = _kpi(release.kpis, kpi_id)
-    gender = gender if kpi.divided_by_gender else "T"
+    gender = gender if published_by_gender(kpi.id) else "T"
     lan = next(m.lan_id for m in municipalities() if m.kod == municipality)
     group = municipality_groups().get(similar_group_of().get(municipality, ""))
     wanted_type = int if period_type == "year" else str
