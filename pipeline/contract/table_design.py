@@ -12,6 +12,21 @@ from functools import cache
 from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
 
 
+def _share_of_cases(k) -> bool:  # noqa: ANN001 - a Kpi
+    """A share of cases (not SUKF16's share of one gender among all)."""
+    return k.unit is Unit.PERCENT and k.denominator not in (None, POPULATION) and not k.numerator.startswith("kon")
+
+
+@cache
+def count_linked_shares() -> dict[str, tuple[str, str]]:
+    """Shares whose numerator or denominator is the numerator of a count/rate KPI: share × that count gives
+    the other side as a count (SUKF02, SUKF03, SUKF10), so the suppression reads them as counts —
+    ``{id: (numerator, denominator)}`` in catalogue order."""
+    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
+    return {k.id: (k.numerator, k.denominator) for k in KPIS
+            if _share_of_cases(k) and (k.numerator in counted or k.denominator in counted)}
+
+
 @cache
 def ratio_only_shares() -> frozenset[str]:
     """Shares whose numerator and denominator are both conditions no count or rate KPI publishes (SUKF04–09,
@@ -23,10 +38,7 @@ def ratio_only_shares() -> frozenset[str]:
     demo's releases. The counts behind such a share are never published, so the suppression cannot model
     them; T alone pins only totals, which the capacity rule protects across geography and periods.
     """
-    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
-    return frozenset(k.id for k in KPIS if k.unit is Unit.PERCENT and k.denominator not in (None, POPULATION)
-                     and not k.numerator.startswith("kon")
-                     and k.numerator not in counted and k.denominator not in counted)
+    return frozenset(k.id for k in KPIS if _share_of_cases(k) and k.id not in count_linked_shares())
 
 
 def published_by_gender(kpi: str) -> bool:

@@ -74,7 +74,7 @@ import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, counties, municipalities
 from pipeline.contract.kpis import BY_ID, CASE_COUNT_KPI, KPIS, POPULATION, SHARE_OF_MEN_KPI, Unit
-from pipeline.contract.table_design import ratio_only_shares
+from pipeline.contract.table_design import count_linked_shares, ratio_only_shares
 from pipeline.keyfigures.secondary import gauss_secondary
 
 MIN_CASES = 5
@@ -118,10 +118,8 @@ def linked_kpi_triples() -> list[tuple[str, str, str]]:
 
 def linked_share_kpis() -> list[str]:
     """Shares whose numerator or denominator is the numerator of a published count/rate KPI: share ×
-    that count reveals the other side as a count (SUKF02, SUKF03, SUKF10)."""
-    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
-    return [k.id for k in KPIS if k.unit is Unit.PERCENT and k.denominator is not None
-            and not k.numerator.startswith("kon") and (k.numerator in counted or k.denominator in counted)]
+    that count reveals the other side as a count (``table_design.count_linked_shares``)."""
+    return list(count_linked_shares())
 
 
 def period_additive_kpis() -> list[str]:

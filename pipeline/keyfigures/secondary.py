@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract.dictionary import RIKET_ID, municipalities
-from pipeline.contract.kpis import BY_ID, KPIS, POPULATION, Unit
+from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.contract.periods import quarters_of
+from pipeline.contract.table_design import count_linked_shares as linked_shares
 from pipeline.keyfigures.interval_protection import feasible_point, protect_by_blocks, protect_intervals
 
 MIN_CASES = 5
@@ -79,16 +80,6 @@ def _eliminate(v: Vector, row: Vector, f: float) -> list[int]:
 
 def _dated(condition: str | None) -> bool:
     return condition is not None and ("opened_in_period" in condition or "closed_in_period" in condition)
-
-
-@cache
-def linked_shares() -> dict[str, tuple[str, str]]:
-    """Share KPIs whose numerator or denominator is the numerator of a count/rate KPI: share × that count
-    gives the other side as a count (SUKF02, SUKF03, SUKF10) — read as (numerator, denominator)."""
-    counted = {k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
-    return {k.id: (k.numerator, k.denominator) for k in KPIS
-            if k.unit is Unit.PERCENT and k.denominator not in (None, POPULATION)
-            and not k.numerator.startswith("kon") and (k.numerator in counted or k.denominator in counted)}
 
 
 @cache
