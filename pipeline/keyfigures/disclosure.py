@@ -232,16 +232,21 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
                     | ((cells["kpi"] == CASE_COUNT_KPI) & cells["gender"].isin(["K", "M"]))]
         is_share = men["kpi"] == SHARE_OF_MEN_KPI
         add(men, ["municipality", "period"], (~is_share).astype(int), is_share, True)
-    # (e) year = Σ quarters, for dated counts/rates; only where the year cell is in the frame.
-    dated = cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]]
-    dated = dated.assign(year=dated["period"].astype(str).str[:4], is_year=dated["period_type"] == "year")
-    by = ["kpi", "municipality", "gender", "year"]
-    with_year = dated.groupby(by)["is_year"].transform("any") & (dated.groupby(by)["cell"].transform("size") > 1)
-    dated = dated[with_year]
-    # "2025" sorts before "2025Q1", so ranking newest first gives the latest quarter 1, earlier ones 2, 3, …
-    later = dated.groupby(by)["period"].rank(method="dense", ascending=False).astype(np.int64)
-    pref = np.where(dated["is_year"], 0, later)
-    add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True)
+    def add_year_sums(dated: pd.DataFrame, amount_of: dict[int, float] | None = None) -> None:
+        """year = Σ quarters (the year the total), only where the year cell is in the frame; of each cell's
+        size, or of an amount read off a share's cells."""
+        dated = dated.assign(year=dated["period"].astype(str).str[:4], is_year=dated["period_type"] == "year")
+        by = ["kpi", "municipality", "gender", "year"]
+        with_year = dated.groupby(by)["is_year"].transform("any") & (dated.groupby(by)["cell"].transform("size") > 1)
+        dated = dated[with_year]
+        # "2025" sorts before "2025Q1", so ranking newest first gives the latest quarter 1, earlier ones 2, 3, …
+        later = dated.groupby(by)["period"].rank(method="dense", ascending=False).astype(np.int64)
+        pref = np.where(dated["is_year"], 0, later)
+        add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True,
+            None if amount_of is None else np.array([amount_of[x] for x in dated["cell"]]))
+
+    # (e) year = Σ quarters, for dated counts/rates.
+    add_year_sums(cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]])
 
     def add_geography(share: pd.DataFrame, amount_of: dict[int, float]) -> None:
         """län = Σ kommuner and Riket = Σ län of an amount read off a share's cells."""
@@ -298,13 +303,7 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
             amount_of = dict(zip(c, amount, strict=True))
             add_geography(share, amount_of)
             if share_id in dated_shares:
-                yearly = share.assign(year=share["period"].astype(str).str[:4],
-                                      is_year=share["period_type"] == "year")
-                by_year = ["municipality", "gender", "year"]
-                yearly = yearly[yearly.groupby(by_year)["is_year"].transform("any")
-                                & (yearly.groupby(by_year)["cell"].transform("size") > 1)]
-                add(yearly, by_year, yearly["is_year"].astype(int).rsub(1), yearly["is_year"], True,
-                    np.array([amount_of[x] for x in yearly["cell"]]))
+                add_year_sums(share, amount_of)
 
     offset = 0
     for part in parts:  # make relation ids unique across families
