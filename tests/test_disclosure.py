@@ -629,6 +629,28 @@ def test_rounded_shares_pinned_as_fractions_leak_the_old_way(data: dict[str, pd.
     assert fraction_intruder(public(legacy(data["first"], greedy=False)), data["first"])
 
 
+def test_audit_reads_rounded_shares_as_fractions(data: dict[str, pd.DataFrame],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's own audit finds the red team's leak: the old publication of the shares whose counts are
+    never published (T, K and M at län, primary suppression only) narrows counts of men or annat/okänt kön
+    of 1–4 — and reading each rounded share as the fractions it can be (whole cases) finds more than the
+    LP relaxation of the share alone."""
+    import pipeline.release.audit as audit_module
+    from pipeline.contract.table_design import ratio_only_shares
+
+    old = public(legacy(data["first"], greedy=False))
+    lan = old[old["kpi"].isin(ratio_only_shares() | {"SUKF01"}) & old["municipality"].isin({"0003", "0009", "0010"})]
+
+    def ratio_only_findings() -> list[Finding]:
+        found = audit([lan], data["population"], truths=[truth_values(data["first"])])
+        return [f for f in found if f.quantity.split()[0] in ratio_only_shares() and f.gender in ("M", "X")]
+
+    pinned = ratio_only_findings()
+    assert pinned
+    monkeypatch.setattr(audit_module, "_pin_fractions", lambda *args: False)
+    assert len(ratio_only_findings()) < len(pinned)
+
+
 def test_rounded_shares_pinned_as_fractions_leak_nothing_in_ours(data: dict[str, pd.DataFrame], ours: dict) -> None:
     """Ours: those shares are published in total only (the table design) and the capacity rule covers their
     numerators and denominators across geography and quarters, so the fraction intruder finds nothing."""

@@ -68,16 +68,27 @@ län and Riket level), with the rest of the component held at one feasible point
 
 _COUNTED = {k.id: k.numerator for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)}
 _COUNT_QTYS = set(_COUNTED.values())
-_LINKED: dict[str, tuple[str, str]] = {}
+_SHARES: dict[str, tuple[str, str]] = {}
+"""Every share of cases: id → (numerator, denominator) quantities."""
 _SHARE_OF_MEN: set[str] = set()
 for _k in KPIS:
     if _k.unit is not Unit.PERCENT or _k.denominator is None:
         continue
     if _k.numerator == "kon = '2'" and _k.denominator == "kon in ('1', '2', '3')":
         _SHARE_OF_MEN.add(_k.id)  # M / (K + M + kön 3) of all current cases
-    elif _k.numerator in _COUNT_QTYS or _k.denominator in _COUNT_QTYS:
-        _LINKED[_k.id] = (_k.numerator, _k.denominator)
-QUANTITIES = sorted(_COUNT_QTYS | {q for pair in _LINKED.values() for q in pair})
+    else:
+        _SHARES[_k.id] = (_k.numerator, _k.denominator)
+_LINKED = {kpi: pair for kpi, pair in _SHARES.items() if _COUNT_QTYS & set(pair)}
+"""Shares whose numerator or denominator is a published count (SUKF02, SUKF03, SUKF10)."""
+QUANTITIES = sorted(_COUNT_QTYS | {q for pair in _SHARES.values() for q in pair})
+_GENDERED = _COUNT_QTYS | {q for pair in _LINKED.values() for q in pair} | {ALL_CASES}
+"""Quantities modelled by gender in every vintage. The others (the counts behind the shares no count
+publishes, SUKF04–09/11–15) get K, M and X only where some vintage publishes such a share by gender:
+published in total only, their gender parts are bounded by nothing but the case counts, which the T part
+already respects, so leaving them out loses nothing and keeps the LP small."""
+FRACTION_MAX_DEN = 2_000
+"""Largest denominator for which a rounded share is read as the set of fractions it can be: from 1 000
+cases on every denominator fits a value rounded to 0.1 %, and the LP's share rows say the rest."""
 _NAME: dict[str, str] = {}
 for _k in KPIS:
     for _q, _role in ((_k.numerator, "täljare"), (_k.denominator, "nämnare")):
@@ -115,6 +126,9 @@ class _Lp:
         self.ub: list[float] = []
         self.rows: list[tuple[dict[int, float], float, float, str]] = []
         self.hidden: set[int] = set()  # count quantities of suppressed count/rate cells (for the report)
+        self.fractions: list[tuple[int, int, float, float, str]] = []
+        """(numerator, denominator, lowest share, highest share, kpi) of every published share: read as
+        the fractions it can be (``_pin_fractions``)."""
         self.hidden_cells: list[tuple[int, tuple[str, str, str, str], tuple[int, ...]]] = []
         """(vintage, (kpi, region, period, gender), the variables that fix its value) of every suppressed cell."""
 
@@ -143,7 +157,7 @@ def _population(population: pd.DataFrame | None) -> dict[tuple[str, int, str], f
 
 
 def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict[str, str],
-                   reporting: dict[str, set[str]] | None = None) -> None:
+                   reporting: dict[str, set[str]] | None = None, gendered: Collection[str] = _GENDERED) -> None:
     cells = cells.assign(period=cells["period"].astype(str), municipality=cells["municipality"].astype(str))
     cells = cells[cells["status"].isin(["", "..", "-"])]
     live = cells[cells["status"] != "-"]
@@ -159,16 +173,21 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
     def x(q: str, region: str, period: str, g: str) -> int:
         return lp.var((v, q, region, period, g))
 
+    def genders(q: str) -> tuple[str, ...]:
+        return GENDERS if q in gendered else ("T",)
+
     for region, period in sorted(modelled):  # structure of every modelled region × period
         for q in QUANTITIES:
-            lp.row({x(q, region, period, "T"): 1, x(q, region, period, "K"): -1, x(q, region, period, "M"): -1,
-                    x(q, region, period, "X"): -1}, 0, 0, "T = K + M + annat/okänt")
-            for g in GENDERS:
+            if q in gendered:
+                lp.row({x(q, region, period, "T"): 1, x(q, region, period, "K"): -1,
+                        x(q, region, period, "M"): -1, x(q, region, period, "X"): -1}, 0, 0,
+                       "T = K + M + annat/okänt")
+            for g in genders(q):
                 if q != ALL_CASES:
                     lp.row({x(q, region, period, g): 1, x(ALL_CASES, region, period, g): -1}, -BIG, 0,
                            "delmängd av aktuella ärenden")
-        for num, den in _LINKED.values():
-            for g in GENDERS:
+        for num, den in _SHARES.values():
+            for g in genders(num):
                 lp.row({x(num, region, period, g): 1, x(den, region, period, g): -1}, -BIG, 0,
                        "täljare ≤ nämnare")
         if _SHARE_OF_MEN:
@@ -181,7 +200,7 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
             members[lan_of[kod]].append(kod)
         lans = [r for r in regions_at[period] if r not in lan_of and r != RIKET_ID]
         for q in QUANTITIES:
-            for g in GENDERS:
+            for g in genders(q):
                 for lan in lans:
                     if members.get(lan):
                         coef = {x(q, lan, period, g): 1.0}
@@ -209,7 +228,7 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
             continue
         complete = len(quarters) == 4 and (region, year) not in gaps
         for q in QUANTITIES:
-            for g in GENDERS:
+            for g in genders(q):
                 y = x(q, region, year, g)
                 if _dated(q):
                     coef = {y: 1.0, **{x(q, region, p, g): -1.0 for p in quarters}}
@@ -243,8 +262,8 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
         if kpi in _COUNTED:
             lp.hidden.add(x(_COUNTED[kpi], region, period, g))
             needs: tuple[int, ...] = (x(_COUNTED[kpi], region, period, g),)
-        elif kpi in _LINKED:
-            needs = tuple(x(q, region, period, g) for q in _LINKED[kpi])
+        elif kpi in _SHARES:
+            needs = tuple(x(q, region, period, g) for q in _SHARES[kpi])
         elif kpi in _SHARE_OF_MEN and g == "T":
             needs = (x(ALL_CASES, region, period, "K"), x(ALL_CASES, region, period, "M"), x(KON3, region, period, "T"))
         else:
@@ -265,11 +284,12 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
                 p = population_of(region, period, g)
                 if p:
                     lp.bound(i, (value - 0.05) * p / 10_000, (value + 0.05) * p / 10_000)
-        elif kpi in _LINKED:
-            num, den = _LINKED[kpi]
+        elif kpi in _SHARES:
+            num, den = _SHARES[kpi]
             n, d = x(num, region, period, g), x(den, region, period, g)
             lp.row({n: 1.0, d: -(value + 0.05) / 100}, -BIG, 0, f"{kpi} × nämnare")
             lp.row({n: 1.0, d: -(value - 0.05) / 100}, 0, BIG, f"{kpi} × nämnare")
+            lp.fractions.append((n, d, (value - 0.05) / 100, (value + 0.05) / 100, kpi))
         elif kpi in _SHARE_OF_MEN:
             n = x(ALL_CASES, region, period, "M")
             den = {x(ALL_CASES, region, period, "K"): 1.0, n: 1.0, x(KON3, region, period, "T"): 1.0}
@@ -332,8 +352,8 @@ def truth_values(figures: pd.DataFrame) -> dict[tuple[str, str, str, str], float
                                             frame["period"].astype(str), frame["gender"], num, den, strict=True):
         if kpi in _COUNTED and not math.isnan(n):
             counts.setdefault((_COUNTED[kpi], region, period, g), n)
-        elif kpi in _LINKED:
-            q_num, q_den = _LINKED[kpi]
+        elif kpi in _SHARES:
+            q_num, q_den = _SHARES[kpi]
             if not math.isnan(n):
                 counts.setdefault((q_num, region, period, g), n)
             if not math.isnan(d):
@@ -392,8 +412,11 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
     lan_of = {m.kod: m.lan_id for m in municipalities()}
     pop = _population(population)
     lp = _Lp()
+    by_gender = set().union(*(set(c.loc[c["gender"].ne("T"), "kpi"]) for c in vintages)) if vintages else set()
+    gendered = _GENDERED | {q for kpi in by_gender & set(_SHARES) for q in _SHARES[kpi]}
     for v, cells in enumerate(vintages):
-        _build_vintage(lp, v, cells, pop, lan_of, reporting[v] if reporting and v < len(reporting) else None)
+        _build_vintage(lp, v, cells, pop, lan_of, reporting[v] if reporting and v < len(reporting) else None,
+                       gendered)
     if revised is not None:
         for v in range(1, len(vintages)):
             changed = set(revised[v]) if v < len(revised) else set()
@@ -440,10 +463,23 @@ def _propagated(targets: list[_Target], lb: np.ndarray, ub: np.ndarray, exact: s
 
 def _presolve(lp: _Lp) -> tuple[np.ndarray, np.ndarray]:
     """Bound propagation: a row with one unknown bounds it (rounded to integers, counts are whole), which
-    may fix it and make further rows single. Only tightens what the intruder can derive anyway; it keeps
-    the LPs small (a published T, K and M fix X without any solve)."""
+    may fix it and make further rows single; and every published share read as the fractions it can be
+    (``_pin_fractions``), whose bounds propagate in turn. Only tightens what the intruder can derive
+    anyway; it keeps the LPs small (a published T, K and M fix X without any solve)."""
     lb, ub = np.array(lp.lb, dtype=float), np.array(lp.ub, dtype=float)
     active = list(range(len(lp.rows)))
+    complements: dict[tuple[int, int], tuple[float, float, str]] = {}
+    while True:
+        active = _propagate(lp, lb, ub, active)
+        if not _pin_fractions(lp, lb, ub, complements):
+            break
+    for (n, d), (lo, hi, kpi) in sorted(complements.items()):
+        lp.row({d: 1.0, n: -1.0}, lo, hi, f"{kpi} som bråk")
+    return lb, ub
+
+
+def _propagate(lp: _Lp, lb: np.ndarray, ub: np.ndarray, active: list[int]) -> list[int]:
+    """Single-unknown rows to a fixed point (in place); returns the rows that may still bound something."""
     changed = True
     while changed:
         changed = False
@@ -470,7 +506,38 @@ def _presolve(lp: _Lp) -> tuple[np.ndarray, np.ndarray]:
             if lb[i] < ub[i]:
                 keep.append(r)  # still a bound row; kept so the LP sees it (cheap)
         active = keep
-    return lb, ub
+    return active
+
+
+def _pin_fractions(lp: _Lp, lb: np.ndarray, ub: np.ndarray,
+                   complements: dict[tuple[int, int], tuple[float, float, str]]) -> bool:
+    """Read each published share as the set of fractions n/d it can be, given the bounds of n and d
+    (in place); True if a bound moved.
+
+    WHY (red team, stop 13): counts are whole numbers, which the LP relaxation forgets. A share rounded
+    to 0.1 % on few cases fits few fractions — 16.1 % with at most 32 cases can only be 5/31 — so n, d
+    and d − n are pinned far tighter than the share's two LP rows say, and subtracting such pinned counts
+    (T − K, a län minus its kommuner) is how the red team recovered small hidden counts. The bounds of
+    n, d and d − n over the fitting fractions are what the intruder knows; the LP then works from them.
+    A published share has d ≥ 1 (a share of no cases is no value)."""
+    moved = False
+    for n, d, low, high, kpi in lp.fractions:
+        d_lo, d_hi = max(lb[d], lb[n], 1.0), min(ub[d], BIG)
+        if d_hi - d_lo > FRACTION_MAX_DEN or d_hi < d_lo:
+            continue
+        ds = np.arange(d_lo, d_hi + 1)
+        n_min = np.maximum(np.ceil(low * ds - 1e-9), lb[n])
+        n_max = np.minimum(np.minimum(np.floor(high * ds + 1e-9), ub[n]), ds)
+        fits = n_min <= n_max
+        if not fits.any():
+            continue  # contradictory files: the LP reports them
+        ds, n_min, n_max = ds[fits], n_min[fits], n_max[fits]
+        bounds = (float(ds[0]), float(ds[-1]), float(n_min.min()), float(n_max.max()))
+        if bounds != (lb[d], ub[d], lb[n], ub[n]):
+            lb[d], ub[d], lb[n], ub[n] = bounds
+            moved = True
+        complements[(n, d)] = (float((ds - n_max).min()), float((ds - n_min).max()), kpi)
+    return moved
 
 
 def _describe(lp: _Lp) -> tuple[dict[int, tuple], dict[int, set[str]]]:
@@ -505,15 +572,15 @@ def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_
             v, q, region, period, g = key_of[total]
             targets.append(_Target(free, False, v, _NAME.get(q, q), region, period, g,
                                    f"summan av dolda delar i {label}"))
-    for v in range(n_vintages):  # complements of linked shares: den − num
-        for kpi, (num, den) in _LINKED.items():
-            for (vv, q, region, period, g), i in list(lp.index.items()):
-                if vv != v or q != den:
-                    continue
-                j = lp.index.get((v, num, region, period, g))
-                if j is not None:
-                    targets.append(_Target({i: 1.0, j: -1.0}, False, v, f"{kpi} nämnare − täljare", region, period,
-                                           g, f"{kpi}: andel × nämnare"))
+    shares_of: dict[str, list[tuple[str, str]]] = defaultdict(list)  # denominator → (kpi, numerator)
+    for kpi, (num, den) in _SHARES.items():
+        shares_of[den].append((kpi, num))
+    for (v, q, region, period, g), i in list(lp.index.items()):  # complements of shares: den − num
+        for kpi, num in shares_of.get(q, ()):
+            j = lp.index.get((v, num, region, period, g))
+            if j is not None:
+                targets.append(_Target({i: 1.0, j: -1.0}, False, v, f"{kpi} nämnare − täljare", region, period,
+                                       g, f"{kpi}: andel × nämnare"))
     for (v, q, region, period, g), i in lp.index.items():  # differences between consecutive vintages
         if v == 0:
             continue
