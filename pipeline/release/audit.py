@@ -681,12 +681,32 @@ def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exac
         if not _inner_protected(lo, hi, target.signed):
             undecided.append(t)
     parts_of = {t: dict(by_comp_items) for t, by_comp_items in _parts(by_comp).items()}
+    # Every exact optimum is also a feasible point: it widens the inner bounds of the targets still to
+    # solve in the same component, most of which it clears without a solve of their own.
+    pending: dict[int, list[int]] = defaultdict(list)  # component → undecided targets with a part in it
+    for t in undecided:
+        for k in parts_of[t]:
+            pending[k].append(t)
+    evaluators = {k: _Evaluator(ts, parts_of, k, solvers[k][1], solvers[k][0].getNumCol(), inner_lo, inner_hi)
+                  for k, ts in pending.items()}
     for t in undecided:
         target = targets[t]
+        inner = [evaluators[k].bounds(t) for k in parts_of[t]]
+        lo = constants[t] + sum(low for low, _ in inner)
+        hi = constants[t] + sum(high for _, high in inner)
+        if _inner_protected(lo, hi, target.signed):
+            continue  # cleared by the optimum of an earlier target
         lo = hi = constants[t]
         for k, part in parts_of[t].items():
             h, position = solvers[k]
-            low, high = _optimum(h, position, part, minimise=True), _optimum(h, position, part, minimise=False)
+            low, high = None, None
+            for minimise in (True, False):
+                point = _optimum_point(h, position, part, minimise=minimise)
+                if point is None:
+                    break
+                evaluators[k].widen(point)
+                value = float(sum(point[position[i]] * c for i, c in part.items()))
+                low, high = (value, high) if minimise else (low, value)
             if low is None or high is None:
                 lo, hi = math.nan, math.nan
                 break
@@ -697,6 +717,33 @@ def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exac
         if reason:
             findings.append(_finding(target, reason))
     return findings
+
+
+class _Evaluator:
+    """Inner bounds of the undecided target parts of one component, widened by each new feasible point
+    with one sparse product."""
+
+    def __init__(self, ts: list[int], parts_of: dict[int, dict[int, dict[int, float]]], k: int,
+                 position: np.ndarray, n: int, inner_lo: dict, inner_hi: dict) -> None:
+        r, c, v = [], [], []
+        for j, t in enumerate(ts):
+            for i, coef in parts_of[t][k].items():
+                r.append(j)
+                c.append(position[i])
+                v.append(coef)
+        self.row = {t: j for j, t in enumerate(ts)}
+        self.matrix = csr_matrix((v, (r, c)), shape=(len(ts), n))
+        self.lo = np.array([inner_lo[(t, k)] for t in ts])
+        self.hi = np.array([inner_hi[(t, k)] for t in ts])
+
+    def widen(self, point: np.ndarray) -> None:
+        values = self.matrix @ point
+        np.minimum(self.lo, values, out=self.lo)
+        np.maximum(self.hi, values, out=self.hi)
+
+    def bounds(self, t: int) -> tuple[float, float]:
+        j = self.row[t]
+        return float(self.lo[j]), float(self.hi[j])
 
 
 def _parts(by_comp: dict[int, list[tuple[int, dict[int, float]]]]) -> dict[int, list[tuple[int, dict[int, float]]]]:
@@ -869,13 +916,17 @@ def _block_spread(h: highspy.Highs, a: csr_matrix, row_lo: np.ndarray, row_hi: n
     return True
 
 
-def _optimum(h: highspy.Highs, position: np.ndarray, part: dict[int, float], *, minimise: bool) -> float | None:
-    n = h.getNumCol()
-    cost = np.zeros(n)
+def _optimum_point(h: highspy.Highs, position: np.ndarray, part: dict[int, float], *,
+                   minimise: bool) -> np.ndarray | None:
+    """The point where ``part`` is smallest (or largest) over the component; None if unsolved."""
+    cost = np.zeros(h.getNumCol())
     for i, c in part.items():
         cost[position[i]] = c if minimise else -c
-    point = _run(h, cost)
+    return _run(h, cost)
+
+
+def _optimum(h: highspy.Highs, position: np.ndarray, part: dict[int, float], *, minimise: bool) -> float | None:
+    point = _optimum_point(h, position, part, minimise=minimise)
     if point is None:
         return None
     return float(sum(point[position[i]] * c for i, c in part.items()))
-
