@@ -120,7 +120,11 @@ class Finding:
 class _Lp:
     """Variables with bounds, sparse rows lo ≤ a·x ≤ hi, each row labelled with its relation."""
 
-    def __init__(self) -> None:
+    def __init__(self, changed: dict[int, set[str]] | None = None, kommuner: Collection[str] = ()) -> None:
+        self.changed = changed or {}
+        """Vintage → the kommuner whose inputs changed since the vintage before (public in the manifests):
+        every other kommun's quantity is one variable in both vintages."""
+        self.kommuner = set(kommuner)
         self.index: dict[tuple, int] = {}
         self.lb: list[float] = []
         self.ub: list[float] = []
@@ -135,9 +139,14 @@ class _Lp:
     def var(self, key: tuple) -> int:
         i = self.index.get(key)
         if i is None:
-            i = self.index[key] = len(self.lb)
-            self.lb.append(0.0)
-            self.ub.append(BIG)
+            v, _, region, *_ = key
+            if v in self.changed and region in self.kommuner and region not in self.changed[v]:
+                i = self.index.get((v - 1, *key[1:]))  # the same count as in the vintage before
+            if i is None:
+                i = len(self.lb)
+                self.lb.append(0.0)
+                self.ub.append(BIG)
+            self.index[key] = i
         return i
 
     def bound(self, i: int, lo: float, hi: float) -> None:
@@ -411,20 +420,14 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
     """
     lan_of = {m.kod: m.lan_id for m in municipalities()}
     pop = _population(population)
-    lp = _Lp()
+    changed = ({v: set(revised[v]) if v < len(revised) else set() for v in range(1, len(vintages))}
+               if revised is not None else None)
+    lp = _Lp(changed, lan_of)
     by_gender = set().union(*(set(c.loc[c["gender"].ne("T"), "kpi"]) for c in vintages)) if vintages else set()
     gendered = _GENDERED | {q for kpi in by_gender & set(_SHARES) for q in _SHARES[kpi]}
     for v, cells in enumerate(vintages):
         _build_vintage(lp, v, cells, pop, lan_of, reporting[v] if reporting and v < len(reporting) else None,
                        gendered)
-    if revised is not None:
-        for v in range(1, len(vintages)):
-            changed = set(revised[v]) if v < len(revised) else set()
-            for key, i in list(lp.index.items()):
-                if key[0] == v and key[2] in lan_of and key[2] not in changed:
-                    j = lp.index.get((v - 1, *key[1:]))
-                    if j is not None:
-                        lp.row({i: 1.0, j: -1.0}, 0, 0, "oförändrad kommun mellan versioner")
     lb, ub = _presolve(lp)
     if (lb > ub + EPS).any():
         return [Finding(len(vintages) - 1, "publicerade värden", "-", "-", "-", "motsägelsefria villkor",
@@ -585,10 +588,13 @@ def _targets(lp: _Lp, n_vintages: int, lb: np.ndarray, ub: np.ndarray) -> list[_
         if v == 0:
             continue
         j = lp.index.get((v - 1, q, region, period, g))
-        if j is not None:
+        if j is not None and j != i:
             targets.append(_Target({i: 1.0, j: -1.0}, True, v, f"ändring av {_NAME.get(q, q)}", region, period, g,
                                    "skillnad mellan versioner"))
-    return targets
+    unique: dict[tuple, _Target] = {}  # an unchanged kommun's relations are the same in both vintages
+    for target in targets:
+        unique.setdefault((target.signed, *sorted(target.coef.items())), target)
+    return list(unique.values())
 
 
 def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exact: set[int],
