@@ -23,8 +23,8 @@ The intruder's model (a linear programme over counts of cases):
   cases every quarter ≤ year ≤ Σ quarters.
 * Releases: every vintage is its own set of variables; the difference of one cell between
   consecutive vintages is a quantity (a year-to-date value differenced, a resubmission's revision).
-  With ``revised`` (which kommuner resubmitted, public in the manifest) the cells of every other kommun
-  are the same variable in both vintages.
+  With ``revised`` (whose submissions changed, per kommun and period: public in the manifests) the
+  cells of every other kommun × period are the same variable in both vintages.
 
 Sensitive quantities examined: every unknown quantity above, the sum of the unknown members of every
 additive relation, den − num of linked shares, year − Σ quarters where that identity is an inequality
@@ -120,10 +120,11 @@ class Finding:
 class _Lp:
     """Variables with bounds, sparse rows lo ≤ a·x ≤ hi, each row labelled with its relation."""
 
-    def __init__(self, changed: dict[int, set[str]] | None = None, kommuner: Collection[str] = ()) -> None:
+    def __init__(self, changed: dict[int, set] | None = None, kommuner: Collection[str] = ()) -> None:
         self.changed = changed or {}
-        """Vintage → the kommuner whose inputs changed since the vintage before (public in the manifests):
-        every other kommun's quantity is one variable in both vintages."""
+        """Vintage → what changed since the vintage before (public in the manifests): kommuner (every
+        period) and (kommun, period) pairs. Every other kommun × period's quantity is one variable in both
+        vintages."""
         self.kommuner = set(kommuner)
         self.index: dict[tuple, int] = {}
         self.lb: list[float] = []
@@ -139,8 +140,10 @@ class _Lp:
     def var(self, key: tuple) -> int:
         i = self.index.get(key)
         if i is None:
-            v, _, region, *_ = key
-            if v in self.changed and region in self.kommuner and region not in self.changed[v]:
+            v, _, region, period, _ = key
+            changed = self.changed.get(v)
+            if (changed is not None and region in self.kommuner and region not in changed
+                    and (region, period) not in changed):
                 i = self.index.get((v - 1, *key[1:]))  # the same count as in the vintage before
             if i is None:
                 i = len(self.lb)
@@ -406,8 +409,9 @@ def audit(vintages: Sequence[pd.DataFrame], population: pd.DataFrame | None = No
           truths: Sequence[dict | None] | None = None) -> list[Finding]:
     """Every quantity in ``vintages`` (oldest first, the candidate last) that the intruder pins down.
 
-    ``revised[i]`` (optional) lists the kommuner that resubmitted between vintage i−1 and i; all other
-    kommuner's cells are then known to the intruder to be unchanged. An empty list means no finding:
+    ``revised[i]`` (optional) lists the kommuner, or (kommun, period) pairs, whose inputs changed between
+    vintage i−1 and i (``audit_gate.changed_periods``); all other kommuner's cells of those periods are then
+    known to the intruder to be unchanged. An empty list means no finding:
     publishing is allowed. ``intervals=False`` runs only the bound propagation (every quantity the
     published files fix exactly, through chains of identities and bounds) and no LP: minutes become
     seconds for a national vintage, at the price of not seeing narrow-but-inexact intervals.

@@ -62,10 +62,19 @@ def _reporting(submissions: list[dict]) -> dict[str, set[str]]:
 
 
 def changed_kommuner(before: list[dict], after: list[dict]) -> set[str]:
-    """Kommuner whose inputs differ between two vintages (a resubmission, a late or a new quarter):
-    all other kommuner's cells are known to be unchanged — the manifests are public."""
+    """Kommuner whose inputs differ between two vintages (a resubmission, a late or a new quarter)."""
+    return {kommun for kommun, _ in changed_periods(before, after)}
+
+
+def changed_periods(before: list[dict], after: list[dict]) -> set[tuple[str, str]]:
+    """(kommun, period) whose inputs differ between two vintages: a quarter whose submission is new,
+    replaced or withdrawn, and the calendar year of each such quarter. Every other kommun × period is known
+    to be unchanged — the manifests are public, and a quarter's figures are computed from that quarter's
+    submission alone (``int_case_periods``), a year's from the year's quarters."""
     old, new = _kommuner(before), _kommuner(after)
-    return {k for (k, p), sid in new.items() if old.get((k, p)) != sid} | {k for (k, p) in old if (k, p) not in new}
+    quarters = {(k, p) for (k, p), sid in new.items() if old.get((k, p)) != sid}
+    quarters |= {key for key in old if key not in new}
+    return quarters | {(k, p[:4]) for k, p in quarters}
 
 
 def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict],
@@ -91,7 +100,7 @@ def audit_candidate(paths: Paths, figures: pd.DataFrame, *, submissions: list[di
         manifests.append(manifest.get("submissions", []))
     vintages.append(candidate_cells(figures, closed_years))
     manifests.append(submissions)
-    revised = [set()] + [changed_kommuner(manifests[i - 1], manifests[i]) for i in range(1, len(manifests))]
+    revised = [set()] + [changed_periods(manifests[i - 1], manifests[i]) for i in range(1, len(manifests))]
     known = truths.load(paths, [entry["vintage"] for entry in entries], years) + [truth]
     # An earlier vintage without stored values (published before the gate kept them) would be judged by the
     # stricter criterion, which nationally refuses harmless narrow intervals: propagation then, as before.
