@@ -170,7 +170,10 @@ def quarterly(cases: dict, population: pd.DataFrame, quarters: list[str], record
 
     year = quarters[-1][:4]
     year_quarters = [q for q in quarters if q.startswith(year)]
-    everyone = {kod for kod, _ in cases}  # each vintage brings every kommun's new quarter (the manifests)
+    kommuner = {kod for kod, _ in cases}
+    # Each vintage brings every kommun's new quarter, and so its year (the gate reads it from the manifests:
+    # audit_gate.changed_periods); the earlier quarters are unchanged.
+    changes = [{(kod, p) for kod in kommuner for p in (q, year)} for q in year_quarters]
     previous, vintages, truths, rows = None, [], [], []
     for k, quarter in enumerate(year_quarters, start=1):
         mart = oracle.key_figures({key: v for key, v in cases.items() if key[1] in year_quarters[:k]},
@@ -182,7 +185,7 @@ def quarterly(cases: dict, population: pd.DataFrame, quarters: list[str], record
                "secondary_cells": int((out["suppression"] == "secondary").sum())}
         truths.append(truth_values(mart))
         if lp:
-            gate = {"intervals": True, "truths": truths, "revised": [set()] + [everyone] * (len(vintages))}
+            gate = {"intervals": True, "truths": truths, "revised": [set(), *changes[1:len(vintages) + 1]]}
             out, findings, entry, published = publish_step(out, mart, vintages, population, **gate)
             row.update(gate=entry, derivable_published=published,
                        suppression_plus_gate_wall_s=round(wall + entry["wall_s"], 1))

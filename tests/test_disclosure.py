@@ -656,3 +656,34 @@ def test_rounded_shares_pinned_as_fractions_leak_nothing_in_ours(data: dict[str,
     numerators and denominators across geography and quarters, so the fraction intruder finds nothing."""
     for vintage, mart in (("first", data["first"]), ("second", data["second"])):
         assert not fraction_intruder(public(ours[vintage]), mart), vintage
+
+
+def test_unchanged_quarters_are_the_same_in_every_vintage(data: dict[str, pd.DataFrame]) -> None:
+    """The manifests say whose submission changed, per kommun and quarter: a quarter a kommun did not
+    resubmit has the same figures in the next vintage, even when the kommun sent a new quarter. So a län
+    cell published in one vintage and hidden in the next is known — the audit must see it (and it did not
+    when it read "changed" per kommun)."""
+    from pipeline.release.audit_gate import changed_periods
+
+    q1 = public(legacy(data["first"], greedy=False))
+    q1 = q1[q1["kpi"].eq("SUKF01") & q1["period"].eq("2024Q1")].copy()
+    kommun = q1["municipality"].isin(KOMMUNER)
+    q1.loc[kommun, ["status", "value"]] = ["..", math.nan]  # no kommun cell shown in either vintage
+    cell = ("SUKF01", "0010", "2024Q1", "T")
+    shown = pd.Series([key == cell for key in zip(q1["kpi"], q1["municipality"], q1["period"], q1["gender"],
+                                                   strict=True)], index=q1.index)
+    assert q1.loc[shown, "status"].eq("").all()
+    later = q1.copy()
+    later.loc[shown, ["status", "value"]] = ["..", math.nan]  # the next vintage hides it
+    before = [{"kommunkod": k, "period": "2024Q1", "submission_id": f"{k}-1"} for k in KOMMUNER]
+    after = before + [{"kommunkod": k, "period": "2024Q2", "submission_id": f"{k}-2"} for k in KOMMUNER]
+    changes = changed_periods(before, after)
+    assert changes == {(k, p) for k in KOMMUNER for p in ("2024Q2", "2024")}
+
+    def derivable(revised: set) -> list:
+        report: dict = {}
+        audit([q1, later], data["population"], revised=[set(), revised], report=report)
+        return report["derivable_cells"]
+
+    assert cell in derivable(changes)
+    assert cell not in derivable(set(KOMMUNER))
