@@ -232,33 +232,39 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
                     | ((cells["kpi"] == CASE_COUNT_KPI) & cells["gender"].isin(["K", "M"]))]
         is_share = men["kpi"] == SHARE_OF_MEN_KPI
         add(men, ["municipality", "period"], (~is_share).astype(int), is_share, True)
-    def add_year_sums(dated: pd.DataFrame, amount_of: dict[int, float] | None = None) -> None:
-        """year = Σ quarters (the year the total), only where the year cell is in the frame; of each cell's
-        size, or of an amount read off a share's cells."""
+    year_by = ["kpi", "municipality", "gender", "year"]
+
+    def year_sums(dated: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """The cells of year = Σ quarters (the year the total), only where the year cell is in the frame,
+        and each one's preference."""
         dated = dated.assign(year=dated["period"].astype(str).str[:4], is_year=dated["period_type"] == "year")
-        by = ["kpi", "municipality", "gender", "year"]
-        with_year = dated.groupby(by)["is_year"].transform("any") & (dated.groupby(by)["cell"].transform("size") > 1)
-        dated = dated[with_year]
+        groups = dated.groupby(year_by)
+        dated = dated[groups["is_year"].transform("any") & (groups["cell"].transform("size") > 1)]
         # "2025" sorts before "2025Q1", so ranking newest first gives the latest quarter 1, earlier ones 2, 3, …
-        later = dated.groupby(by)["period"].rank(method="dense", ascending=False).astype(np.int64)
-        pref = np.where(dated["is_year"], 0, later)
-        add(dated, by, pd.Series(pref, index=dated.index), dated["is_year"], True,
-            None if amount_of is None else np.array([amount_of[x] for x in dated["cell"]]))
+        later = dated.groupby(year_by)["period"].rank(method="dense", ascending=False).astype(np.int64)
+        return dated, pd.Series(np.where(dated["is_year"], 0, later), index=dated.index)
+
+    def add_year_sums(dated: pd.DataFrame, pref: pd.Series, amount: np.ndarray | None = None) -> None:
+        """year = Σ quarters of each cell's size, or of an amount read off a share's cells (indexed by cell)."""
+        add(dated, year_by, pref, dated["is_year"], True, None if amount is None else amount[dated["cell"].to_numpy()])
 
     # (e) year = Σ quarters, for dated counts/rates.
-    add_year_sums(cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]])
+    add_year_sums(*year_sums(cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]]))
 
-    def add_geography(share: pd.DataFrame, amount_of: dict[int, float]) -> None:
-        """län = Σ kommuner and Riket = Σ län of an amount read off a share's cells."""
+    def geography(share: pd.DataFrame) -> pd.DataFrame:
+        """The cells of län = Σ kommuner and Riket = Σ län of a share, with total and preference."""
         sk = share[share["municipality_type"] == "K"]
         lan_s = share[(share["municipality_type"] == "L") & (share["municipality"] != RIKET_ID)]
         rik_s = share[share["municipality"] == RIKET_ID]
-        geo_s = pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
-                           lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
-                           lan_s.assign(group=RIKET_ID, pref=0, total=False),
-                           rik_s.assign(group=RIKET_ID, pref=1, total=True)])
+        return pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
+                          lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
+                          lan_s.assign(group=RIKET_ID, pref=0, total=False),
+                          rik_s.assign(group=RIKET_ID, pref=1, total=True)])
+
+    def add_geography(geo_s: pd.DataFrame, amount: np.ndarray) -> None:
+        """län = Σ kommuner and Riket = Σ län of an amount read off a share's cells (indexed by cell)."""
         add(geo_s, ["period", "gender", "group"], geo_s["pref"], geo_s["total"], True,
-            np.array([amount_of[x] for x in geo_s["cell"]]))
+            amount[geo_s["cell"].to_numpy()])
 
     # (f) linked shares read as counts: share × its published denominator gives the numerator (SUKF02 =
     # SUKF18/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
@@ -269,10 +275,12 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     for share_id in linked_share_kpis():
         share = cells[cells["kpi"] == share_id]
         c = share["cell"].to_numpy()
-        for amount in (num_all[c], den_all[c], den_all[c] - num_all[c]):
+        geo_s = geography(share)
+        for amount in (num_all, den_all, den_all - num_all):
             if BY_ID[share_id].divided_by_gender:
-                add(share, ["municipality", "period"], total=share["gender"] == "T", additive=True, msize=amount)
-            add_geography(share, dict(zip(c, amount, strict=True)))
+                add(share, ["municipality", "period"], total=share["gender"] == "T", additive=True,
+                    msize=amount[c])
+            add_geography(geo_s, amount)
         # den − num as the leftover of (denominator count ⊇ numerator)
         kpi = BY_ID[share_id]
         counts = [k.id for k in KPIS if k.unit in (Unit.COUNT, Unit.RATE)]
@@ -298,12 +306,12 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     dated_shares = set(period_additive_kpis())
     for share_id in sorted(ratio_only_shares()):
         share = cells[cells["kpi"] == share_id]
-        c = share["cell"].to_numpy()
-        for amount in (num_all[c], den_all[c], den_all[c] - num_all[c]):
-            amount_of = dict(zip(c, amount, strict=True))
-            add_geography(share, amount_of)
-            if share_id in dated_shares:
-                add_year_sums(share, amount_of)
+        geo_s = geography(share)
+        dated, pref = year_sums(share) if share_id in dated_shares else (None, None)
+        for amount in (num_all, den_all, den_all - num_all):
+            add_geography(geo_s, amount)
+            if dated is not None:
+                add_year_sums(dated, pref, amount)
 
     offset = 0
     for part in parts:  # make relation ids unique across families

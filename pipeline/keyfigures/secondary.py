@@ -153,6 +153,7 @@ class _Atoms:
                 self.count[(ALL_CASES, kod, period, "KMk3")] = d
         self.quantities = sorted({q for (q, _, _, _) in self.count})
         self._vectors: dict[tuple, Vector] = {}
+        self._counts: dict[tuple, float] = {}
         self._members: dict[tuple[str, str], list[str]] = {}
 
     def parts(self, q: str) -> tuple[str, ...]:
@@ -205,6 +206,14 @@ class _Atoms:
                     vec[self.atom(q, kod, p, part)] = 1.0
         self._vectors[key] = vec
         return vec
+
+    def true_total(self, q: str, region: str, period: str, gender: str) -> float:
+        """The true total of ``vector(q, region, period, gender)``, cached (asked for again and again)."""
+        key = (q, region, period, gender)
+        found = self._counts.get(key)
+        if found is None:
+            found = self._counts[key] = self.total(self.vector(q, region, period, gender))
+        return found
 
     def kommuner(self, region: str, period: str) -> list[str]:
         key = (region, period)
@@ -331,9 +340,10 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     for i in range(n):
         fs = functionals(kpis[i])
         if fs and status[i] != "-":
-            vecs = [atoms.vector(q, regions[i], periods[i], g or genders[i]) for q, g in fs]
+            keys = [(q, regions[i], periods[i], g or genders[i]) for q, g in fs]
             # A published zero says every atom under it is zero (counts are never negative).
-            vec_of[i] = [u for v in vecs for u in ([{c: 1.0} for c in v] if atoms.total(v) == 0 else [v])]
+            vec_of[i] = [u for key in keys for v in [atoms.vector(*key)]
+                         for u in ([{c: 1.0} for c in v] if atoms.true_total(*key) == 0 else [v])]
 
     basis = _Basis()
     targets: list[tuple[Vector, float]] = []  # the sensitive vectors as built, with their true values
@@ -345,7 +355,7 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     for region, period in sorted(positions):
         for q in atoms.quantities:
             parts = atoms.parts(q)
-            totals = {(q, part): atoms.total(atoms.vector(q, region, period, part)) for part in parts}
+            totals = {(q, part): atoms.true_total(q, region, period, part) for part in parts}
             for size_ in range(1, len(parts) + 1):  # every sum of gender parts (T − K = M + X, …)
                 for subset in combinations(parts, size_):
                     value = sum(totals[(q, part)] for part in subset)
