@@ -367,6 +367,10 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
                         targets.append((vec, value))
         for num, den in linked:
             for g in ("T", "K", "M", "X"):
+                # den − num of true counts (whole numbers): only a value of 1–4 makes it a target.
+                rest = atoms.true_total(den, region, period, g) - atoms.true_total(num, region, period, g)
+                if not 1 <= rest < MIN_CASES:
+                    continue
                 d, m = atoms.vector(den, region, period, g), atoms.vector(num, region, period, g)
                 diff = dict(d)
                 for c, a in m.items():
