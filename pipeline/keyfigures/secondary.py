@@ -212,7 +212,8 @@ class _Atoms:
         key = (q, region, period, gender)
         found = self._counts.get(key)
         if found is None:
-            found = self._counts[key] = self.total(self.vector(q, region, period, gender))
+            values = self.values  # every coefficient of ``vector`` is 1
+            found = self._counts[key] = float(sum([values[i] for i in self.vector(q, region, period, gender)]))
         return found
 
     def kommuner(self, region: str, period: str) -> list[str]:
