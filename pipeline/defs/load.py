@@ -55,6 +55,9 @@ telemetry:
 """
 
 
+REASON_HELP = ("anledning som skrivs i publiceringsnotisen (offentlig: skriv inte vad en rättelse ändrade i "
+               "ärendena, t.ex. \"två ärenden borttagna\" — det kan röja uppgifter om enskilda)")
+
 def dagster_home() -> Path:
     """Use the installation's own Dagster home so CLI runs appear in the UI (`sukf up`)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths().dagster_home)))
@@ -188,7 +191,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--verbose", action="store_true", help="visa Dagsters stegloggar")
     parser.add_argument("--allow-empty", action="store_true",
                         help="publicera även om ingen kommun har en godkänd inlämning för kvartalet")
-    parser.add_argument("--reason", default="", help="anledning som skrivs i publiceringsnotisen")
+    parser.add_argument("--reason", default="", help=REASON_HELP)
     parser.add_argument("--no-wait", action="store_true",
                         help="avbryt direkt i stället för att vänta om en annan laddning pågår")
     args = parser.parse_args(argv)
@@ -203,7 +206,7 @@ def main(argv: list[str]) -> int:
 
 def republish_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sukf republish", description=run_republish.__doc__)
-    parser.add_argument("--reason", default="", help="anledning som skrivs i publiceringsnotisen")
+    parser.add_argument("--reason", default="", help=REASON_HELP)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     res = run_republish(log_level="INFO" if args.verbose else "WARNING", reason=args.reason)
