@@ -57,6 +57,8 @@ telemetry:
 
 REASON_HELP = ("anledning som skrivs i publiceringsnotisen (offentlig: skriv inte vad en rättelse ändrade i "
                "ärendena, t.ex. \"två ärenden borttagna\" — det kan röja uppgifter om enskilda)")
+"""Help text of ``--reason``: the text is published in the release notes."""
+
 
 def dagster_home() -> Path:
     """Use the installation's own Dagster home so CLI runs appear in the UI (`sukf up`)."""
