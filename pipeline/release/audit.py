@@ -11,11 +11,13 @@ The intruder's model (a linear programme over counts of cases):
 
 * Quantities are counts of cases of a condition of the catalogue in one region × period × gender
   (T, K, M and X = annat/okänt, which is no published cell). Every count/rate KPI's numerator is a
-  quantity; so is the other side of every share whose numerator or denominator is one, because
-  share × published denominator gives it (SUKF02 = SUKF18/SUKF01, SUKF10, SUKF03); SUKF16 adds the
-  count of kön 3 (its denominator is K + M + kön 3 of SUKF01).
+  quantity; so are the numerator and denominator of every share (a linked share's other side follows
+  from share × published count: SUKF02 = SUKF18/SUKF01, SUKF10, SUKF03; the shares no count publishes,
+  SUKF04–09 and 11–15, are modelled in T only unless a vintage publishes them by gender); SUKF16 adds
+  the count of kön 3 (its denominator is K + M + kön 3 of SUKF01).
 * Published cells: a count fixes its quantity; a rate gives its count within the rounding interval
-  (population is public); a linked share gives (s ± 0.05) % × denominator ≥/≤ numerator.
+  (population is public); a share gives (s ± 0.05) % × denominator ≥/≤ numerator, and is read as the
+  set of whole fractions n/d it can be (``_pin_fractions``), which bounds n, d and d − n.
 * Public identities: T = K + M + X; every quantity ≤ the number of current cases (all are subsets of
   them); a share's numerator ≤ its denominator; kön 3 ≤ X; län = Σ its submitted kommuner; Riket =
   Σ län; year = Σ its quarters for counts of events dated in the period (year ≥ Σ quarters where a
@@ -27,7 +29,7 @@ The intruder's model (a linear programme over counts of cases):
   cells of every other kommun × period are the same variable in both vintages.
 
 Sensitive quantities examined: every unknown quantity above, the sum of the unknown members of every
-additive relation, den − num of linked shares, year − Σ quarters where that identity is an inequality
+additive relation, den − num of every share, year − Σ quarters where that identity is an inequality
 (the late cases of a missed quarter), and every cross-vintage difference. The criterion
 (KEY_FIGURES.md): a quantity whose feasible interval meets 1–4 must span ≥ 5 integers and contain 0
 or a value ≥ 5 (for a difference: 0 or a magnitude ≥ 5). The LP relaxation is the intruder's tool, as
