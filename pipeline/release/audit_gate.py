@@ -61,11 +61,6 @@ def _reporting(submissions: list[dict]) -> dict[str, set[str]]:
     return out
 
 
-def changed_kommuner(before: list[dict], after: list[dict]) -> set[str]:
-    """Kommuner whose inputs differ between two vintages (a resubmission, a late or a new quarter)."""
-    return {kommun for kommun, _ in changed_periods(before, after)}
-
-
 def changed_periods(before: list[dict], after: list[dict]) -> set[tuple[str, str]]:
     """(kommun, period) whose inputs differ between two vintages: a quarter whose submission is new,
     replaced or withdrawn, and the calendar year of each such quarter. Every other kommun × period is known
