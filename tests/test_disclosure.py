@@ -687,3 +687,27 @@ def test_unchanged_quarters_are_the_same_in_every_vintage(data: dict[str, pd.Dat
 
     assert cell in derivable(changes)
     assert cell not in derivable(set(KOMMUNER))
+
+
+def test_a_rounded_share_on_few_cases_is_read_as_its_one_fraction() -> None:
+    """Round 3's example: 16.1 % of at most 32 cases can only be 5/31, so the audit knows the numerator,
+    the denominator and their difference exactly; with room for 64 cases it is 5/31, 9/56 or 10/62, which
+    pins nothing to one value."""
+    import numpy as np
+
+    from pipeline.release.audit import _Lp, _pin_fractions
+
+    def pinned(max_cases: int) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        lp = _Lp()
+        n, d = lp.var((0, "num", "0010", "2025Q2", "K")), lp.var((0, "den", "0010", "2025Q2", "K"))
+        lp.fractions.append((n, d, 0.1605, 0.1615, "SUKF07"))
+        lb, ub = np.array(lp.lb), np.array(lp.ub)
+        ub[d] = max_cases
+        complements: dict = {}
+        while _pin_fractions(lp, lb, ub, complements):
+            pass
+        return (lb[n], ub[n]), (lb[d], ub[d]), complements[(n, d)][:2]
+
+    assert pinned(32) == ((5, 5), (31, 31), (26, 26))
+    numerator, denominator, rest = pinned(64)
+    assert numerator == (5, 10) and denominator == (31, 62) and rest == (26, 52)
