@@ -719,7 +719,7 @@ def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exac
                 if point is None:
                     break
                 evaluators[k].widen(point)
-                value = float(sum(point[position[i]] * c for i, c in part.items()))
+                value = _value(point, position, part)
                 low, high = (value, high) if minimise else (low, value)
             if low is None or high is None:
                 lo, hi = math.nan, math.nan
@@ -733,20 +733,30 @@ def _solve(lp: _Lp, lb: np.ndarray, ub: np.ndarray, targets: list[_Target], exac
     return findings
 
 
+def _parts_matrix(parts: list[dict[int, float]], position: np.ndarray, n: int) -> csr_matrix:
+    """One row per target part over a component's ``n`` columns (``position``: variable → column)."""
+    r, c, v = [], [], []
+    for j, part in enumerate(parts):
+        for i, coef in part.items():
+            r.append(j)
+            c.append(position[i])
+            v.append(coef)
+    return csr_matrix((v, (r, c)), shape=(len(parts), n))
+
+
+def _value(point: np.ndarray, position: np.ndarray, part: dict[int, float]) -> float:
+    """A target part's value at a component's point."""
+    return float(sum(point[position[i]] * c for i, c in part.items()))
+
+
 class _Evaluator:
     """Inner bounds of the undecided target parts of one component, widened by each new feasible point
     with one sparse product."""
 
     def __init__(self, ts: list[int], parts_of: dict[int, dict[int, dict[int, float]]], k: int,
                  position: np.ndarray, n: int, inner_lo: dict, inner_hi: dict) -> None:
-        r, c, v = [], [], []
-        for j, t in enumerate(ts):
-            for i, coef in parts_of[t][k].items():
-                r.append(j)
-                c.append(position[i])
-                v.append(coef)
         self.row = {t: j for j, t in enumerate(ts)}
-        self.matrix = csr_matrix((v, (r, c)), shape=(len(ts), n))
+        self.matrix = _parts_matrix([parts_of[t][k] for t in ts], position, n)
         self.lo = np.array([inner_lo[(t, k)] for t in ts])
         self.hi = np.array([inner_hi[(t, k)] for t in ts])
 
@@ -809,13 +819,7 @@ def _spread(h: highspy.Highs, position: np.ndarray, items: list[tuple[int, dict[
     understate the interval; targets still narrow afterwards get an exact min/max. False if infeasible."""
     n = h.getNumCol()
     rng = np.random.default_rng(k)
-    r, c, v = [], [], []
-    for j, (_, part) in enumerate(items):
-        for i, coef in part.items():
-            r.append(j)
-            c.append(position[i])
-            v.append(coef)
-    parts = csr_matrix((v, (r, c)), shape=(len(items), n))
+    parts = _parts_matrix([part for _, part in items], position, n)
     signed_arr = np.array(signed, dtype=bool)
     lo = np.full(len(items), np.inf)
     hi = np.full(len(items), -np.inf)
@@ -943,4 +947,4 @@ def _optimum(h: highspy.Highs, position: np.ndarray, part: dict[int, float], *, 
     point = _optimum_point(h, position, part, minimise=minimise)
     if point is None:
         return None
-    return float(sum(point[position[i]] * c for i, c in part.items()))
+    return _value(point, position, part)
