@@ -123,7 +123,8 @@ class _Atoms:
         self.values: list[float] = []
         kommun = full[present & full["municipality_type"].eq("K").to_numpy()]
         self.submitted: dict[str, set[str]] = defaultdict(set)  # period -> kommuner
-        for kod, period in set(zip(kommun["municipality"], kommun["period"].astype(str), strict=True)):
+        codes, when = kommun["municipality"].tolist(), kommun["period"].astype(str).tolist()
+        for kod, period in set(zip(codes, when, strict=True)):
             self.submitted[period].add(kod)
         # A kommun that missed a quarter of a year it reported: cases opened (closed) in the missed quarter
         # that a later quarter's file carries are in its year's dated counts and in no quarter's. They are
@@ -138,9 +139,8 @@ class _Atoms:
         num = pd.to_numeric(kommun["numerator"], errors="coerce").fillna(0).to_numpy(dtype=float).tolist()
         den = pd.to_numeric(kommun["denominator"], errors="coerce").fillna(0).to_numpy(dtype=float).tolist()
         men = share_of_men()
-        for kpi, kod, period, g, n, d in zip(kommun["kpi"].tolist(), kommun["municipality"].tolist(),
-                                             kommun["period"].astype(str).tolist(), kommun["gender"].tolist(),
-                                             num, den, strict=True):
+        for kpi, kod, period, g, n, d in zip(kommun["kpi"].tolist(), codes, when, kommun["gender"].tolist(), num, den,
+                                             strict=True):
             k = BY_ID.get(kpi)
             if k is None:
                 continue
@@ -227,6 +227,103 @@ class _Atoms:
 
     def total(self, vec: Vector) -> float:
         return float(sum(self.values[i] * c for i, c in vec.items()))
+
+
+BASE_PARTS = ("K", "M", "X", "k3", "u")
+"""The atom parts of ``_region_totals``' last axis (X of a quantity other than all cases; k3 and u of all cases)."""
+
+
+def _region_totals(atoms: _Atoms, positions: list[tuple[str, str]]) -> np.ndarray:
+    """``atoms.true_total(q, region, period, part)`` for every position × quantity × part of ``BASE_PARTS``
+    at once (an array, positions × ``atoms.quantities`` × parts), with no vector built.
+
+    WHY: the small quantities are looked for at every region × period × quantity × sum of gender parts
+    (≈ 50 000 sums for a national quarter), and only a few are 1–4; building each sum's atom vector to
+    add it up was a fifth of the elimination. Same semantics as ``_Atoms.vector``: a kommun that did not
+    submit a period adds nothing, a dated quantity's year is its quarters plus the year's residual, a
+    residual of an undated quantity is empty."""
+    kods = sorted(atoms.lan_of)
+    k_of = {k: i for i, k in enumerate(kods)}
+    q_of = {q: i for i, q in enumerate(atoms.quantities)}
+    periods = sorted({p for _, p in positions} | set(atoms.submitted)
+                     | {p for y in atoms.submitted if len(y) == 4 for p in quarters_of(y)})
+    p_of = {p: i for i, p in enumerate(periods)}
+    nq, n_p, nk = len(q_of), len(periods), len(kods)
+    counts = {g: np.zeros((nq, n_p, nk)) for g in ("T", "K", "M", "KMk3")}
+    has_k3 = np.zeros((nq, n_p, nk), dtype=bool)
+    for (q, kod, period, g), x in atoms.count.items():
+        counts[g][q_of[q], p_of[period], k_of[kod]] = x
+        if g == "KMk3":
+            has_k3[q_of[q], p_of[period], k_of[kod]] = True
+    t, k, m = counts["T"], counts["K"], counts["M"]
+    k3 = np.where(has_k3, counts["KMk3"], k + m) - k - m
+    values = np.stack([k, m, t - k - m, k3, t - k - m - k3], axis=-1)  # q × period × kommun × part
+    submitted = np.zeros((n_p, nk))
+    for period, kommuner in atoms.submitted.items():
+        submitted[p_of[period], [k_of[kod] for kod in kommuner]] = 1.0
+    for year in [p for p in periods if p.endswith(RESIDUAL)]:  # a residual is its year minus the quarters
+        r, y = p_of[year], p_of.get(year[:4])
+        quarters = [p_of[p] for p in quarters_of(year[:4]) if p in p_of]
+        values[:, r] = (values[:, y] if y is not None else 0.0) - sum(
+            values[:, p] * submitted[p][None, :, None] for p in quarters)
+    values *= submitted[None, :, :, None]
+    regions = sorted({r for r, _ in positions})
+    member = np.zeros((len(regions), nk))
+    for j, region in enumerate(regions):
+        for kod, i in k_of.items():
+            member[j, i] = region in (kod, RIKET_ID) or atoms.lan_of[kod] == region
+    by_region = np.einsum("qpkx,rk->qprx", values, member)  # q × period × region × part
+    # A published period as atom periods: a dated quantity's year is its quarters and residual.
+    plain, dated = np.zeros((len(positions), n_p)), np.zeros((len(positions), n_p))
+    for a, (_, period) in enumerate(positions):
+        if not period.endswith(RESIDUAL):
+            plain[a, p_of[period]] = 1.0
+        if len(period) == 4:
+            dated[a, [p_of[p] for p in [*quarters_of(period), residual_period(period)] if p in p_of]] = 1.0
+        else:
+            dated[a, p_of[period]] = 1.0
+    r_of = {r: j for j, r in enumerate(regions)}
+    rows = np.array([r_of[r] for r, _ in positions], dtype=np.int64)
+    out = np.empty((len(positions), nq, len(BASE_PARTS)))
+    for q, i in q_of.items():
+        spread = dated if _dated(q) else plain
+        out[:, i] = np.einsum("ap,apx->ax", spread, by_region[i][:, rows].transpose(1, 0, 2))
+    return out
+
+
+def _small_sums(atoms: _Atoms, positions: list[tuple[str, str]],
+                linked: list[tuple[str, str]]) -> list[tuple[str, str, object, tuple[str, ...], float]]:
+    """The sums of 1–4 cases an intruder could aim at, in the order the elimination adds them (position,
+    then each quantity's sums of gender parts, then den − num of each linked share by gender):
+    (region, period, quantity, parts, value), or (region, period, (num, den), (gender,), value)."""
+    totals = _region_totals(atoms, positions)
+    col = {p: j for j, p in enumerate(BASE_PARTS)}
+    q_of = {q: i for i, q in enumerate(atoms.quantities)}
+    found: list[tuple[int, int, int, int, tuple]] = []
+    for q, i in q_of.items():
+        parts = atoms.parts(q)
+        subsets = [s for size_ in range(1, len(parts) + 1) for s in combinations(parts, size_)]
+        pick = np.zeros((len(BASE_PARTS), len(subsets)))
+        for j, subset in enumerate(subsets):
+            pick[[col[p] for p in subset], j] = 1.0
+        sums = totals[:, i] @ pick
+        for a, j in zip(*np.nonzero((sums >= 1) & (sums < MIN_CASES)), strict=True):
+            found.append((int(a), 0, i, int(j), (q, subsets[j], float(sums[a, j]))))
+    genders = {"T": None, "K": ("K",), "M": ("M",), "X": ("X",)}
+    for s, (num, den) in enumerate(linked):
+        for g_i, (g, only) in enumerate(genders.items()):
+            def total(q: str, only=only) -> np.ndarray:
+                parts = only or atoms.parts(q)
+                if parts == ("X",) and q == ALL_CASES:
+                    parts = ("k3", "u")
+                if q not in q_of:
+                    return np.zeros(len(positions))
+                return totals[:, q_of[q], [col[p] for p in parts]].sum(axis=1)
+            rest = total(den) - total(num)
+            for a in np.flatnonzero((rest >= 1) & (rest < MIN_CASES)):
+                found.append((int(a), 1, s, g_i, ((num, den), (g,), float(rest[a]))))
+    found.sort(key=lambda f: f[:4])
+    return [(*positions[a], *what) for a, _, _, _, what in found]
 
 
 class _Basis:
@@ -350,36 +447,32 @@ def gauss_secondary(full: pd.DataFrame, full_present: np.ndarray, keep: np.ndarr
     targets: list[tuple[Vector, float]] = []  # the sensitive vectors as built, with their true values
     # Sensitive: every count of 1–4 an intruder could aim at, at every region × period × gender part.
     linked = list(linked_shares().values())
-    positions = {(r, p) for r, p in zip(full["municipality"].astype(str), full["period"].astype(str), strict=True)}
+    positions = set(zip(full["municipality"].astype(str).tolist(), full["period"].astype(str).tolist(), strict=True))
     # year − Σ quarters is a quantity too (a published year minus its published quarters): the residual.
     positions |= {(r, residual_period(p)) for r, p in positions if len(p) == 4}
-    for region, period in sorted(positions):
+    # Every atom a position reaches, numbered as the elimination always has (Riket's sums of each quantity
+    # and part first: Riket is the first region and reaches every kommun): the LP's columns follow them.
+    for _, period in sorted(p for p in positions if p[0] == RIKET_ID):
         for q in atoms.quantities:
-            parts = atoms.parts(q)
-            totals = {(q, part): atoms.true_total(q, region, period, part) for part in parts}
-            for size_ in range(1, len(parts) + 1):  # every sum of gender parts (T − K = M + X, …)
-                for subset in combinations(parts, size_):
-                    value = sum(totals[(q, part)] for part in subset)
-                    if 1 <= value < MIN_CASES:
-                        vec: Vector = {}
-                        for part in subset:
-                            vec.update(atoms.vector(q, region, period, part))
-                        basis.add_sensitive(vec)
-                        targets.append((vec, value))
-        for num, den in linked:
-            for g in ("T", "K", "M", "X"):
-                # den − num of true counts (whole numbers): only a value of 1–4 makes it a target.
-                rest = atoms.true_total(den, region, period, g) - atoms.true_total(num, region, period, g)
-                if not 1 <= rest < MIN_CASES:
-                    continue
-                d, m = atoms.vector(den, region, period, g), atoms.vector(num, region, period, g)
-                diff = dict(d)
-                for c, a in m.items():
-                    diff[c] = diff.get(c, 0.0) - a
-                diff = {c: a for c, a in diff.items() if abs(a) > TOL}
-                if diff and 1 <= atoms.total(diff) < MIN_CASES:
-                    basis.add_sensitive(diff)
-                    targets.append((diff, atoms.total(diff)))
+            for part in atoms.parts(q):
+                atoms.vector(q, RIKET_ID, period, part)
+    for region, period, q, subset, value in _small_sums(atoms, sorted(positions), linked):
+        if isinstance(q, str):  # a sum of gender parts of one quantity
+            vec: Vector = {}
+            for part in subset:
+                vec.update(atoms.vector(q, region, period, part))
+            basis.add_sensitive(vec)
+            targets.append((vec, value))
+            continue
+        (num, den), (g,) = q, subset  # den − num of a linked share in gender g
+        d, m = atoms.vector(den, region, period, g), atoms.vector(num, region, period, g)
+        diff = dict(d)
+        for c, a in m.items():
+            diff[c] = diff.get(c, 0.0) - a
+        diff = {c: a for c, a in diff.items() if abs(a) > TOL}
+        if diff and 1 <= atoms.total(diff) < MIN_CASES:
+            basis.add_sensitive(diff)
+            targets.append((diff, atoms.total(diff)))
     for i in np.flatnonzero(revised):
         for vec in vec_of.get(int(i), []):
             basis.add_sensitive(vec)
