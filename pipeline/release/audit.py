@@ -168,8 +168,8 @@ def _population(population: pd.DataFrame | None) -> dict[tuple[str, int, str], f
     if population is None or population.empty:
         return {}
     return {(str(k), int(y), str(g)): float(p) for k, y, g, p in
-            zip(population["kommunkod"], population["year"], population["gender"], population["population"],
-                strict=True)}
+            zip(population["kommunkod"].tolist(), population["year"].tolist(), population["gender"].tolist(),
+                population["population"].tolist(), strict=True)}
 
 
 def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict[str, str],
@@ -177,7 +177,7 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
     cells = cells.assign(period=cells["period"].astype(str), municipality=cells["municipality"].astype(str))
     cells = cells[cells["status"].isin(["", "..", "-"])]
     live = cells[cells["status"] != "-"]
-    modelled = set(zip(live["municipality"], live["period"], strict=True))
+    modelled = set(zip(live["municipality"].tolist(), live["period"].tolist(), strict=True))
     periods = sorted({p for _, p in modelled})
     kommuner_at: dict[str, list[str]] = defaultdict(list)
     regions_at: dict[str, list[str]] = defaultdict(list)
@@ -273,8 +273,8 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
         return float(sum(values))
 
     hidden = live[live["status"] == ".."]
-    for kpi, region, period, g in zip(hidden["kpi"], hidden["municipality"], hidden["period"], hidden["gender"],
-                                      strict=True):
+    for kpi, region, period, g in zip(hidden["kpi"].tolist(), hidden["municipality"].tolist(),
+                                      hidden["period"].tolist(), hidden["gender"].tolist(), strict=True):
         if kpi in _COUNTED:
             lp.hidden.add(x(_COUNTED[kpi], region, period, g))
             needs: tuple[int, ...] = (x(_COUNTED[kpi], region, period, g),)
@@ -286,8 +286,9 @@ def _build_vintage(lp: _Lp, v: int, cells: pd.DataFrame, pop: dict, lan_of: dict
             continue
         lp.hidden_cells.append((v, (str(kpi), region, period, str(g)), needs))
     published = live[live["status"] == ""]
-    for kpi, region, period, g, value in zip(published["kpi"], published["municipality"], published["period"],
-                                             published["gender"], published["value"], strict=True):
+    for kpi, region, period, g, value in zip(published["kpi"].tolist(), published["municipality"].tolist(),
+                                             published["period"].tolist(), published["gender"].tolist(),
+                                             published["value"].tolist(), strict=True):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         value = float(value)
@@ -361,11 +362,12 @@ def truth_values(figures: pd.DataFrame) -> dict[tuple[str, str, str, str], float
     model, never from the suppression's bookkeeping; the findings still never carry a value."""
     counts: dict[tuple[str, str, str, str], float] = {}
     frame = figures[["kpi", "municipality", "period", "gender", "numerator", "denominator"]]
-    num = pd.to_numeric(frame["numerator"], errors="coerce").to_numpy(dtype=float)
-    den = pd.to_numeric(frame["denominator"], errors="coerce").to_numpy(dtype=float)
+    num = pd.to_numeric(frame["numerator"], errors="coerce").to_numpy(dtype=float).tolist()
+    den = pd.to_numeric(frame["denominator"], errors="coerce").to_numpy(dtype=float).tolist()
     men_den: dict[tuple[str, str], float] = {}
-    for kpi, region, period, g, n, d in zip(frame["kpi"], frame["municipality"].astype(str),
-                                            frame["period"].astype(str), frame["gender"], num, den, strict=True):
+    for kpi, region, period, g, n, d in zip(frame["kpi"].tolist(), frame["municipality"].astype(str).tolist(),
+                                            frame["period"].astype(str).tolist(), frame["gender"].tolist(), num, den,
+                                            strict=True):
         if kpi in _COUNTED and not math.isnan(n):
             counts.setdefault((_COUNTED[kpi], region, period, g), n)
         elif kpi in _SHARES:
