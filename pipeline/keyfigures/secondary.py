@@ -155,6 +155,7 @@ class _Atoms:
         self._vectors: dict[tuple, Vector] = {}
         self._counts: dict[tuple, float] = {}
         self._members: dict[tuple[str, str], list[str]] = {}
+        self._by_region: dict[str, dict[str, list[str]]] = {}
 
     def parts(self, q: str) -> tuple[str, ...]:
         return PARTS_ALL if q == ALL_CASES else PARTS
@@ -217,12 +218,18 @@ class _Atoms:
         return found
 
     def kommuner(self, region: str, period: str) -> list[str]:
+        """The kommuner of ``region`` (a kommun, a län or Riket) that submitted ``period``, sorted."""
         key = (region, period)
         found = self._members.get(key)
         if found is None:
-            found = self._members[key] = sorted(
-                kod for kod in self.submitted.get(period, ())
-                if region in (kod, RIKET_ID) or self.lan_of[kod] == region)
+            if period not in self._by_region:  # every region of the period at once: one pass over its kommuner
+                groups: dict[str, list[str]] = defaultdict(list)
+                for kod in sorted(self.submitted.get(period, ())):
+                    groups[kod].append(kod)
+                    groups[self.lan_of[kod]].append(kod)
+                    groups[RIKET_ID].append(kod)
+                self._by_region[period] = groups
+            found = self._members[key] = self._by_region[period].get(region, [])
         return found
 
     def total(self, vec: Vector) -> float:
