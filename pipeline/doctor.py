@@ -43,7 +43,7 @@ class Report:
 
 
 TEMP_PATTERNS = (("raw", "*/.incoming-*"), ("reports", ".*.tmp"), ("validated", ".*.tmp"), ("accepted", "*/.*.tmp"),
-                 ("history_cache", ".*.tmp"))
+                 ("history_cache", ".*.tmp"), ("quarter_cache", ".*.tmp"))
 
 
 TEMP_AGE_S = 3600
@@ -61,10 +61,10 @@ def sweep_temp_files(p: Paths, *, min_age_s: float = TEMP_AGE_S) -> list[Path]:
     removed = []
     now = time.time()
     roots = {"raw": p.raw, "reports": p.reports, "validated": p.validated, "accepted": p.accepted,
-             "history_cache": p.history_cache}
+             "history_cache": p.history_cache, "quarter_cache": p.quarter_cache}
     for root, pattern in TEMP_PATTERNS:
         for file in roots[root].glob(pattern) if roots[root].exists() else []:
-            if root in ("raw", "history_cache") and now - file.stat().st_mtime < min_age_s:
+            if root in ("raw", "history_cache", "quarter_cache") and now - file.stat().st_mtime < min_age_s:
                 continue
             file.unlink(missing_ok=True)
             removed.append(file)

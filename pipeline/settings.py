@@ -103,6 +103,13 @@ class Paths:
         return self.restricted / "history_cache"
 
     @property
+    def quarter_cache(self) -> Path:
+        """One file per quarter holding every staged case of it (and its file list), rebuilt whenever a staged
+        file of that quarter changes; what the staging check and dbt read: a cache, never the truth
+        (``pipeline.staged.accepted.quarter_cache``)."""
+        return self.restricted / "quarter_cache"
+
+    @property
     def warehouse(self) -> Path:
         """The DuckDB file dbt builds (only dbt writes it)."""
         return self.restricted / "warehouse.duckdb"
@@ -135,7 +142,8 @@ class Paths:
 
         dbt gets them from here (never from the environment) so this class stays the one owner of the layout."""
         return {"warehouse": str(self.warehouse), "accepted_root": str(self.accepted),
-                "accepted_files": str(self.accepted / "*" / "*.parquet"), "population_csv": str(self.population_csv)}
+                "accepted_files": str(self.accepted / "*" / "*.parquet"), "quarter_cache_root": str(self.quarter_cache),
+                "population_csv": str(self.population_csv)}
 
     def ensure(self) -> Paths:
         for folder in (self.landing, self.raw, self.reports, self.validated, self.accepted, self.reference,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -26,7 +27,7 @@ from pipeline.contract.kpis import KPIS
 from pipeline.keyfigures.population import PopulationError, ensure_population_file, load_population_csv
 from pipeline.release.from_warehouse import read_key_figures
 from pipeline.settings import DBT_PROJECT_DIR, Paths
-from pipeline.staged.accepted import ensure_schema_file, write_accepted
+from pipeline.staged.accepted import ensure_schema_file, quarter_cache, write_accepted
 from pipeline.submission.generator import simulate_cases, synthetic_population
 
 DBT = Path(sys.executable).with_name("dbt")
@@ -56,10 +57,12 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_dbt(data_dir: Path, tmp: Path, *args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+def run_dbt(data_dir: Path, tmp: Path, *args: str, extra_vars: dict | None = None,
+            extra_env: dict | None = None) -> subprocess.CompletedProcess[str]:
     """`dbt <args>` with the project's profile and the installation's paths as --vars (as Dagster runs it), its
     own target/log folders (tests may run in parallel). No SUKF_DATA_DIR: dbt must not need the environment."""
-    env = dict(os.environ, PATH=f"{DBT.parent}{os.pathsep}{os.environ['PATH']}", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    env = dict(os.environ, PATH=f"{DBT.parent}{os.pathsep}{os.environ['PATH']}", DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+               **(extra_env or {}))
     env.pop("SUKF_DATA_DIR", None)
     dbt_vars = json.dumps({**Paths(data_dir).dbt_vars(), **(extra_vars or {})})
     command = [str(DBT), *args, "--vars", dbt_vars, "--project-dir", str(DBT_PROJECT_DIR),
@@ -69,8 +72,8 @@ def run_dbt(data_dir: Path, tmp: Path, *args: str, extra_vars: dict | None = Non
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(mart from dbt, oracle) for the same synthetic national-ish data set."""
+def staged_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, pd.DataFrame]:
+    """(data folder, cases, population) of the synthetic national-ish data set, staged and with its population."""
     root = tmp_path_factory.mktemp("sukf")
     paths = Paths(root / "data").ensure()
     cases = simulate_cases(QUARTERS, _kommuner(), seed=7)
@@ -93,10 +96,39 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Da
     supplied = root / "befolkning.csv"
     population.to_csv(supplied, index=False)
     load_population_csv(supplied, paths)
+    return paths.root, cases, population
 
-    result = run_dbt(paths.root, root, "build", extra_vars={"release_period": RELEASE})
+
+@pytest.fixture(scope="module")
+def built(staged_set: tuple[Path, dict, pd.DataFrame],
+          tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mart from dbt, oracle) for the same synthetic national-ish data set."""
+    data, cases, population = staged_set
+    result = run_dbt(data, tmp_path_factory.mktemp("dbt"), "build", extra_vars={"release_period": RELEASE})
     assert result.returncode == 0, result.stdout[-4000:]
-    return read_key_figures(paths), oracle.key_figures(cases, population, RELEASE)
+    return read_key_figures(Paths(data)), oracle.key_figures(cases, population, RELEASE)
+
+
+@pytest.mark.slow
+def test_a_build_from_the_quarter_caches_is_the_build_from_the_staged_files(
+        staged_set: tuple[Path, dict, pd.DataFrame], built: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path) -> None:
+    """What the pipeline's builds read (``quarter_cache``: one file per quarter, and its file list with the
+    zero-case submission) gives the mart that the staged files give. The staged quarters are moved away
+    first, so the build can only have read the caches."""
+    shutil.copytree(staged_set[0], tmp_path / "data")
+    paths = Paths(tmp_path / "data")
+    quarters = sorted(f.name for f in paths.accepted.iterdir() if not f.name.startswith("_"))
+    assert quarters == QUARTERS and all(quarter_cache(paths, q) is not None for q in quarters)
+    listed = duckdb.sql(f"select * from '{paths.quarter_cache}/{EMPTY_SUBMISSION[1]}.files.parquet'").df()
+    assert listed.set_index("kommunkod").loc[EMPTY_SUBMISSION[0], "n_cases"] == 0
+    for q in quarters:
+        (paths.accepted / q).rename(tmp_path / f"moved-{q}")
+    result = run_dbt(paths.root, tmp_path, "build", extra_vars={"release_period": RELEASE},
+                     extra_env={"SUKF_DBT_CACHED": "1", "SUKF_DBT_QUARTERS": ",".join(quarters)})
+    assert result.returncode == 0, result.stdout[-4000:]
+    key = ["kpi", "municipality", "period", "gender"]
+    from_cache = read_key_figures(paths).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(from_cache, built[0].sort_values(key).reset_index(drop=True))
 
 
 @pytest.mark.slow

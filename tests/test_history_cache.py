@@ -1,5 +1,6 @@
-"""The history cache (one file per earlier calendar year) gives exactly what reading every staged file gives,
-and notices every change to a year's staged files: a resubmission of an old quarter, a removed file."""
+"""The history cache (one file per earlier calendar year) and the quarter cache (one file per quarter) give
+exactly what reading every staged file gives, and notice every change to the staged files: a resubmission of
+an old quarter, a removed file."""
 
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ def staged(sukf_paths: Paths) -> Paths:
 
 def _file_by_file(paths: Paths, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], pd.DataFrame]:
     """The same question with the cache switched off (every year read file by file)."""
-    original = accepted._year_history
-    accepted._year_history = lambda *_: None
+    original = accepted._year_history, accepted._quarter_cache
+    accepted._year_history = accepted._quarter_cache = lambda *_: None
     try:
         return histories(paths, wanted, HISTORY_COLUMNS)
     finally:
-        accepted._year_history = original
+        accepted._year_history, accepted._quarter_cache = original
 
 
 def _assert_same(paths: Paths, wanted: list[tuple[str, str]]) -> None:
@@ -65,3 +66,45 @@ def test_a_changed_year_is_read_again(staged: Paths) -> None:
     assert (got["period"] == "2023Q2").sum() == len(frame)
     assert not (histories(staged, [("2584", "2025Q3")], HISTORY_COLUMNS)[("2584", "2025Q3")]["period"]
                 == "2024Q4").any()
+
+
+def _quarter_file_by_file(paths: Paths, quarter: str) -> pd.DataFrame:
+    return accepted._read(sorted((paths.accepted / quarter).glob("*.parquet")))
+
+
+def test_the_quarter_cache_is_the_staged_files_and_follows_every_change(staged: Paths) -> None:
+    quarter = "2024Q2"
+    pd.testing.assert_frame_equal(accepted.read_period(staged, quarter), _quarter_file_by_file(staged, quarter))
+    cache = staged.quarter_cache / f"{quarter}.parquet"
+    listing = accepted._read([accepted.files_list_of(cache)])
+    assert listing["kommunkod"].tolist() == KOMMUNER and (listing["n_cases"] > 0).all()
+    # A resubmission with zero cases, and a kommun taken out: the cache and its file list follow.
+    write_accepted(staged, period=quarter, kommunkod="1060", cases=pd.DataFrame(columns=["arende_id"]),
+                   submission_id="1060-2024Q2-2", version=2)
+    unstage(staged, quarter, "2584")
+    pd.testing.assert_frame_equal(accepted.read_period(staged, quarter), _quarter_file_by_file(staged, quarter))
+    assert not accepted.read_period(staged, quarter)["kommunkod"].isin(["1060", "2584"]).any()
+    listing = accepted._read([accepted.files_list_of(cache)]).set_index("kommunkod")["n_cases"]
+    assert listing["1060"] == 0 and "2584" not in listing.index
+
+
+def test_a_quarter_cache_is_read_only_while_it_matches_the_files(staged: Paths) -> None:
+    quarter = "2024Q2"
+    cache = accepted.quarter_cache(staged, quarter)
+    assert cache is not None
+    fingerprint = accepted._fingerprint_of(cache)
+    assert fingerprint == accepted._fingerprint(sorted((staged.accepted / quarter).glob("*.parquet")))
+
+    def rewrite(kv: str) -> None:  # one row of the cache, written back with the metadata ``kv``
+        tmp = cache.with_name("tampered.parquet")
+        accepted._duckdb().execute(f"copy (select * from '{cache}' limit 1) to '{tmp}' (format parquet{kv})")
+        tmp.replace(cache)
+
+    # A cache whose content is not the files' but whose fingerprint is: read as it is (so the check reads it).
+    rewrite(f", kv_metadata {{sukf_fingerprint: '{fingerprint}'}}")
+    assert len(accepted.read_period(staged, quarter)) == 1
+    # Another fingerprint (files changed after it was made), or none: never read, rebuilt.
+    for kv in (", kv_metadata {sukf_fingerprint: 'stale'}", ""):
+        rewrite(kv)
+        pd.testing.assert_frame_equal(accepted.read_period(staged, quarter), _quarter_file_by_file(staged, quarter))
+        assert accepted._fingerprint_of(cache) == fingerprint

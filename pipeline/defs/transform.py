@@ -59,6 +59,7 @@ from pipeline.defs.resources import DataFolder
 from pipeline.keyfigures.year_inputs import changed_years, code_fingerprint, year_digests
 from pipeline.raw.register import Register
 from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
+from pipeline.staged.accepted import quarter_cache
 from pipeline.writer_lock import writer_lock
 
 # DataFolder resolves SUKF_DATA_DIR when a run starts; dbt gets the installation's paths as --vars
@@ -273,12 +274,29 @@ def dbt_plan(p: Paths) -> DbtPlan:
     digests = year_digests(p, submissions_used(register), register.closed_years())
     built = _built(p)
     if built is None or built.get("code") != code_fingerprint():
-        return DbtPlan(None, ["--full-refresh"], {}, digests)
+        return DbtPlan(None, ["--full-refresh"], _cached_quarters(p, _staged_quarters(p, None)), digests)
     years = changed_years(digests, built.get("years", {}))
-    quarters = sorted(folder.name for folder in p.accepted.iterdir()
-                      if folder.name[:4] in years and any(folder.glob("*.parquet"))) if p.accepted.exists() else []
-    return DbtPlan(years, [], {"SUKF_DBT_YEARS": ",".join(years), "SUKF_DBT_QUARTERS": ",".join(quarters)},
-                   digests)
+    quarters = _staged_quarters(p, years)
+    return DbtPlan(years, [], {"SUKF_DBT_YEARS": ",".join(years), "SUKF_DBT_QUARTERS": ",".join(quarters),
+                               **_cached_quarters(p, quarters)}, digests)
+
+
+def _staged_quarters(p: Paths, years: Iterable[str] | None) -> list[str]:
+    """The quarters with staged files (of ``years``; None: of every year)."""
+    if not p.accepted.exists():
+        return []
+    return sorted(folder.name for folder in p.accepted.iterdir()
+                  if not folder.name.startswith("_") and (years is None or folder.name[:4] in years)
+                  and any(folder.glob("*.parquet")))
+
+
+def _cached_quarters(p: Paths, quarters: list[str]) -> dict[str, str]:
+    """The environment that has dbt read the quarter caches of ``quarters`` instead of their staged files
+    (``macros/year_builds.sql``, ``reads_quarter_caches``), once each cache matches its files; empty (dbt
+    reads the staged files) when a quarter's files changed while its cache was being made."""
+    if not quarters or any(quarter_cache(p, q) is None for q in quarters):
+        return {}
+    return {"SUKF_DBT_CACHED": "1", "SUKF_DBT_QUARTERS": ",".join(quarters)}
 
 
 def record_build(p: Paths, plan: DbtPlan, *, done: bool) -> None:
@@ -302,7 +320,7 @@ def record_build(p: Paths, plan: DbtPlan, *, done: bool) -> None:
 @contextlib.contextmanager
 def build_environment(env: dict[str, str]) -> Iterator[None]:
     """``env`` in os.environ while the dbt subprocess starts and runs (it inherits this process's environment)."""
-    names = ("SUKF_DBT_YEARS", "SUKF_DBT_QUARTERS")
+    names = ("SUKF_DBT_YEARS", "SUKF_DBT_QUARTERS", "SUKF_DBT_CACHED")
     saved = {n: os.environ.pop(n) for n in names if n in os.environ}
     os.environ.update(env)
     try:

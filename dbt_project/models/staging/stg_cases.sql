@@ -12,8 +12,10 @@ select
     ),
     kommunkod || ':' || arende_id as case_key,
     cast(left(period, 4) as integer) as year
-{% if is_year_build() -%}
 -- depends_on: {{ source('accepted', 'cases') }}
+{% if reads_quarter_caches() -%}
+from read_parquet({{ quarter_cache_files() }}, union_by_name=true)
+{%- elif is_year_build() -%}
 from read_parquet({{ accepted_files() }}, union_by_name=true)
 {%- else -%}
 from {{ source('accepted', 'cases') }}

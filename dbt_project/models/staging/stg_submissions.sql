@@ -9,11 +9,17 @@
 -- would be the asset accepted_cases; the depends_on line wires this model after it instead.
 -- depends_on: {{ source('accepted', 'cases') }}
 with files as (
+{%- if reads_quarter_caches() %}
+    -- the quarter caches' file lists: the same rows, one per staged file (macros/year_builds.sql)
+    select period, kommunkod, n_cases
+    from read_parquet({{ quarter_cache_files('.files') }})
+{%- else %}
     select
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 1) as period,
         regexp_extract(file_name, '({{ quarter_pattern() }})[/\\]([0-9]{4})\.parquet$', 2) as kommunkod,
         num_rows as n_cases
     from parquet_file_metadata({{ accepted_files() }})
+{%- endif %}
 )
 
 select
