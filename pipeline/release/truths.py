@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.release.audit import truth_values
@@ -33,16 +34,24 @@ def candidate(figures: pd.DataFrame) -> Truth:
 
 def save(paths: Paths, vintage: str, truth: Truth) -> None:
     """One file per calendar year of ``truth`` under the vintage's name (written after it is published; the
-    folder is made even for no values, so that ``load`` knows the vintage's years were saved)."""
-    frame = pd.DataFrame([(*key, value) for key, value in truth.items()], columns=COLUMNS)
+    folder is made even for no values, so that ``load`` knows the vintage's years were saved).
+
+    Built column by column and written by DuckDB from NumPy arrays (a national vintage has ≈ 70 000
+    values: a frame of tuples and a pandas group per year cost twice as much)."""
+    keys = list(truth)
+    columns = {name: np.array([k[j] for k in keys], dtype=object) for j, name in enumerate(COLUMNS[:-1])}
+    columns["value"] = np.fromiter(truth.values(), dtype=float, count=len(keys))
     target = paths.truths / vintage
     target.mkdir(parents=True, exist_ok=True)
+    years = np.array([str(p)[:4] for p in columns["period"]], dtype=object)
     con = duckdb.connect()
     try:
-        for year, part in frame.groupby(frame["period"].astype(str).str[:4]):
+        for year in sorted(set(years.tolist())):
+            mine = years == year
+            part = pd.DataFrame({name: values[mine] for name, values in columns.items()}, columns=COLUMNS)
             tmp = target / f".{year}.parquet.tmp"
             con.register("part", part)
-            con.execute("copy part to '" + str(tmp).replace("'", "''") + "' (format parquet)")
+            con.execute("copy (select * from part) to '" + str(tmp).replace("'", "''") + "' (format parquet)")
             con.unregister("part")
             tmp.replace(target / f"{year}.parquet")
     finally:
