@@ -59,7 +59,7 @@ from pipeline.defs.resources import DataFolder
 from pipeline.keyfigures.year_inputs import changed_years, code_fingerprint, year_digests
 from pipeline.raw.register import Register
 from pipeline.settings import DBT_PROJECT_DIR, Paths, data_dir
-from pipeline.staged.accepted import quarter_cache
+from pipeline.staged.accepted import quarter_cache, staged_quarters
 from pipeline.writer_lock import writer_lock
 
 # DataFolder resolves SUKF_DATA_DIR when a run starts; dbt gets the installation's paths as --vars
@@ -274,20 +274,11 @@ def dbt_plan(p: Paths) -> DbtPlan:
     digests = year_digests(p, submissions_used(register), register.closed_years())
     built = _built(p)
     if built is None or built.get("code") != code_fingerprint():
-        return DbtPlan(None, ["--full-refresh"], _cached_quarters(p, _staged_quarters(p, None)), digests)
+        return DbtPlan(None, ["--full-refresh"], _cached_quarters(p, staged_quarters(p)), digests)
     years = changed_years(digests, built.get("years", {}))
-    quarters = _staged_quarters(p, years)
+    quarters = staged_quarters(p, years)
     return DbtPlan(years, [], {"SUKF_DBT_YEARS": ",".join(years), "SUKF_DBT_QUARTERS": ",".join(quarters),
                                **_cached_quarters(p, quarters)}, digests)
-
-
-def _staged_quarters(p: Paths, years: Iterable[str] | None) -> list[str]:
-    """The quarters with staged files (of ``years``; None: of every year)."""
-    if not p.accepted.exists():
-        return []
-    return sorted(folder.name for folder in p.accepted.iterdir()
-                  if not folder.name.startswith("_") and (years is None or folder.name[:4] in years)
-                  and any(folder.glob("*.parquet")))
 
 
 def _cached_quarters(p: Paths, quarters: list[str]) -> dict[str, str]:

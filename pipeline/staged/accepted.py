@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -202,6 +203,15 @@ def unstage(paths: Paths, period: str, kommunkod: str) -> None:
     file_for(paths, period, kommunkod).unlink(missing_ok=True)
 
 
+def staged_quarters(paths: Paths, years: Iterable[str] | None = None) -> list[str]:
+    """The quarters with staged files (of ``years``; None: of every year), oldest first."""
+    if not paths.accepted.exists():
+        return []
+    return sorted(folder.name for folder in paths.accepted.iterdir()
+                  if not folder.name.startswith("_") and (years is None or folder.name[:4] in years)
+                  and any(folder.glob("*.parquet")))
+
+
 def staged_kommuner(paths: Paths, period: str) -> set[str]:
     folder = paths.accepted / period
     return {f.stem for f in folder.glob("*.parquet")} if folder.is_dir() else set()
@@ -268,16 +278,19 @@ def _quarter_cache(paths: Paths, period: str) -> Path | None:
 
 def _staged_table(con: duckdb.DuckDBPyConnection, files: list[Path], select: str) -> None:
     """Temp table ``staged``: ``select`` of the staged ``files`` (with their ``filename`` and ``file_row_number``)."""
+    _over_staged(con, files, lambda source: con.execute(f"create or replace temp table staged as select {select} "
+                                                        f"from {source}"))
+
+
+def _over_staged(con: duckdb.DuckDBPyConnection, files: list[Path], run):
+    """``run(source)`` with ``source`` the ``read_parquet`` of the staged ``files`` (with ``filename`` and
+    ``file_row_number``): first as one schema, then, for a file from an older schema, matched by name."""
     names = ", ".join(_sql_text(str(f)) for f in files)
-
-    def create(options: str) -> None:
-        con.execute(f"create or replace temp table staged as select {select} "
-                    f"from read_parquet([{names}], filename=true, file_row_number=true{options})")
-
+    source = f"read_parquet([{names}], filename=true, file_row_number=true{{}})"
     try:  # every file has the one schema the stager writes: no per-file schema union (≈ 30 % of the read)
-        create("")
+        return run(source.format(""))
     except duckdb.Error:  # a file from an older schema: match columns by name
-        create(", union_by_name=true")
+        return run(source.format(", union_by_name=true"))
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, kv: str) -> None:
@@ -357,16 +370,10 @@ def _read_quarter(cache: Path, select: str) -> pd.DataFrame:
 
 def _read_staged(files: list[Path], select: str) -> pd.DataFrame:
     """``select`` of staged files with each row's ``_period`` and ``_kommun`` (from the path), in file order."""
-    listing = ", ".join(_sql_text(str(f)) for f in files)
-
-    def query(options: str) -> str:
-        return (f"select {select}, parse_filename(parse_dirpath(filename), true) as _period, "
-                f"parse_filename(filename, true) as _kommun from read_parquet([{listing}], filename=true{options})")
-
-    try:  # every file has the one schema the stager writes: no per-file schema union (≈ 30 % of the read)
-        return _duckdb().execute(query("")).df()
-    except duckdb.Error:  # a file from an older schema: match columns by name
-        return _duckdb().execute(query(", union_by_name=true")).df()
+    con = _duckdb()
+    return _over_staged(con, files, lambda source: con.execute(
+        f"select {select}, parse_filename(parse_dirpath(filename), true) as _period, "
+        f"parse_filename(filename, true) as _kommun from {source}").df())
 
 
 def _year_history(paths: Paths, year: str, names: list[str]) -> Path | None:
@@ -379,10 +386,10 @@ def _year_history(paths: Paths, year: str, names: list[str]) -> Path | None:
     if not files:
         return None
     target = paths.history_cache / f"{year}.parquet"
-    target.with_suffix(".fingerprint").unlink(missing_ok=True)  # where caches kept their fingerprint until stop 17
     select = ", ".join(f'"{c}"' for c in HISTORY_COLUMNS)
 
     def build(con: duckdb.DuckDBPyConnection, kv: str) -> None:
+        target.with_suffix(".fingerprint").unlink(missing_ok=True)  # where caches kept it until stop 17
         _staged_table(con, files, f"{select}, parse_filename(parse_dirpath(filename), true) as _period, "
                                   "parse_filename(filename, true) as _kommun, filename, file_row_number")
         try:
