@@ -151,6 +151,15 @@ def test_table_design(data: dict[str, pd.DataFrame]) -> None:
     assert table_design(disclosure._complete(data["first"])[0]).any()
 
 
+def test_a_row_outside_the_catalogue_is_kept_not_dropped(data: dict[str, pd.DataFrame]) -> None:
+    mart = data["first"]
+    stray = mart.iloc[[0]].assign(kpi="SUKF99")  # a KPI the catalogue does not know (a newer mart, say)
+    out, present = disclosure._complete(pd.concat([mart, stray], ignore_index=True))
+    complete, complete_present = disclosure._complete(mart)
+    assert len(out) == len(complete) + 1 and present.sum() == complete_present.sum() + 1
+    assert out["kpi"].eq("SUKF99").sum() == 1
+
+
 def test_no_small_count_published_and_shares_rule(ours: dict) -> None:
     out = ours["first"]
     pub = out[out["status"] == ""]

@@ -9,6 +9,7 @@ import pytest
 from pipeline.raw import archive
 from pipeline.raw.ingest import ingest_bytes, ingest_landing, safe_name
 from pipeline.raw.register import ACCEPTED, Register
+from pipeline.validation.report import stored_html
 
 
 def test_store_is_content_addressed_and_read_only(sukf_paths):
@@ -121,7 +122,7 @@ def test_landing_batch_keeps_the_order_and_every_refusal(sukf_paths):
     assert refused.status == REJECTED and Register(sukf_paths).get(refused.submission_id).status == REJECTED
     assert not archive.path_for(sukf_paths.raw, refused.sha256).exists()
     assert sukf_paths.report(refused.submission_id, "json").exists()
-    assert "121212" not in sukf_paths.report(refused.submission_id, "html").read_text(encoding="utf-8")
+    assert "121212" not in stored_html(sukf_paths.report(refused.submission_id, "json"))
     assert all(archive.path_for(sukf_paths.raw, s.sha256).exists() for s in subs if s is not refused)
     assert len(Register(sukf_paths).list(period="2025Q3")) == 4
     assert not list((sukf_paths.landing / "2025Q3").iterdir())

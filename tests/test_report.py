@@ -9,7 +9,7 @@ import pytest
 from pipeline.contract.dictionary import MAX_ROWS
 from pipeline.submission.generator import encode, simulate_cases
 from pipeline.validation import precheck
-from pipeline.validation.report import render_html, render_json, row_ranges
+from pipeline.validation.report import Precheck, html_of_json, render_html, render_json, row_ranges, stored_html
 from pipeline.validation.validate import validate_submission
 
 QUARTER = "2025Q3"
@@ -82,6 +82,28 @@ def test_many_identical_problems_are_grouped_but_all_kept(base):
     page = render_html(result, META)
     assert f"2–{MAX_ROWS + 1}" in page and page.count("<tr>") < 40
     assert len(page) < 60_000
+
+
+def test_the_page_rendered_from_the_stored_json_is_the_page_of_the_result(base, tmp_path):
+    """Only the JSON report is stored; the HTML page is rendered from it when opened. It must be the page
+    the result itself gives: every field the page shows is in the JSON (a field left out would differ)."""
+    wrong = base.copy()
+    wrong.loc[0, "kon"] = "7"
+    wrong.loc[3, "period"] = "2025Q2"
+    wrong["<b>lokal</b>"] = "x"  # an unknown column: escaped on the page
+    warned = base.copy()
+    warned.loc[1, "fritext"] = "ring 19850312-1231"  # personnummer in free text: never echoed
+    cases = [(_validate(wrong), {**META, "original_name": "19850312-1231 export.csv"}, None),
+             (_validate(warned), META, None), (_validate(base), {}, None),
+             (_validate(wrong), META, Precheck(("2025Q2",)))]
+    for result, meta, check in cases:
+        text = render_json(result, meta, check)
+        assert html_of_json(text) == render_html(result, meta, check)
+        assert "19850312" not in html_of_json(text)
+    stored = tmp_path / "s-1.json"
+    assert stored_html(stored) is None  # not written yet: no page
+    stored.write_text(render_json(cases[0][0], META), encoding="utf-8")
+    assert stored_html(stored) == render_html(cases[0][0], META)
 
 
 def test_row_ranges():

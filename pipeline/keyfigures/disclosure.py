@@ -147,10 +147,10 @@ def _complete(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     full = kpi_frame.merge(region_frame, how="cross").merge(periods, how="cross")
     out = full.merge(given.drop(columns=["municipality_type", "period_type"]),
                      on=KEY, how="left")
-    extra = given.merge(full[KEY], on=KEY, how="left", indicator=True)
-    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
-    if len(extra):  # rows for a kpi/region not in the catalogue are kept, never dropped silently
-        out = pd.concat([out, extra], ignore_index=True)
+    if out["_present"].eq(True).sum() < len(given):  # each row that is in the catalogue is in ``out`` once
+        extra = given.merge(full[KEY], on=KEY, how="left", indicator=True)
+        extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
+        out = pd.concat([out, extra], ignore_index=True)  # rows for a kpi/region not in the catalogue are kept
     out = out.sort_values(KEY, kind="stable").reset_index(drop=True)
     present = out["_present"].eq(True).to_numpy()
     for column in ("numerator", "denominator"):
@@ -193,17 +193,23 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     cells = cells[present]
     counted = cells["kpi"].map(lambda k: k in BY_ID and BY_ID[k].unit in (Unit.COUNT, Unit.RATE))
     cells = cells.assign(counted=counted)
-    parts: list[pd.DataFrame] = []
+    parts: list[tuple[np.ndarray, ...]] = []  # (rel, cell, pref, total, additive, msize) of each family
+
+    def groups(members: pd.DataFrame, by: list[str]) -> np.ndarray:
+        return members.groupby(by, sort=True).ngroup().to_numpy()
 
     def add(members: pd.DataFrame, by: list[str], pref: pd.Series | int = 0,
             total: pd.Series | bool = False, additive: pd.Series | bool = False,
-            msize: pd.Series | np.ndarray | None = None) -> None:
+            msize: pd.Series | np.ndarray | None = None, rel: np.ndarray | None = None) -> None:
+        """One relation per group of ``by`` (numbered in sorted order; ``rel``: those numbers, computed once
+        by ``groups`` when the same members are added for several amounts)."""
         if members.empty:
             return
-        msize = size[members["cell"].to_numpy()] if msize is None else np.asarray(msize, dtype=float)
-        members = members.assign(rel=members.groupby(by, sort=True).ngroup(), pref=pref, total=total,
-                                 additive=additive, msize=msize)
-        parts.append(members[["rel", "cell", "pref", "total", "additive", "msize"]])
+        n, cell = len(members), members["cell"].to_numpy()
+        msize = size[cell] if msize is None else np.asarray(msize, dtype=float)
+        # the Series given are columns of ``members`` (or of a frame with its index): taken by position
+        parts.append((groups(members, by) if rel is None else rel, cell,
+                      *(np.broadcast_to(np.asarray(x), n) for x in (pref, total, additive)), msize))
 
     # (a) T = K + M (+ annat/okänt): only kpis divided by gender.
     gendered = cells[cells["kpi"].map(lambda k: k in BY_ID and BY_ID[k].divided_by_gender)]
@@ -244,27 +250,28 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
         later = dated.groupby(year_by)["period"].rank(method="dense", ascending=False).astype(np.int64)
         return dated, pd.Series(np.where(dated["is_year"], 0, later), index=dated.index)
 
-    def add_year_sums(dated: pd.DataFrame, pref: pd.Series, amount: np.ndarray | None = None) -> None:
+    def add_year_sums(dated: pd.DataFrame, pref: pd.Series, amount: np.ndarray | None = None,
+                      rel: np.ndarray | None = None) -> None:
         """year = Σ quarters of each cell's size, or of an amount read off a share's cells (indexed by cell)."""
-        add(dated, year_by, pref, dated["is_year"], True, None if amount is None else amount[dated["cell"].to_numpy()])
+        add(dated, year_by, pref, dated["is_year"], True, None if amount is None else amount[dated["cell"].to_numpy()],
+            rel)
 
     # (e) year = Σ quarters, for dated counts/rates.
     add_year_sums(*year_sums(cells[cells["kpi"].isin(period_additive_kpis()) & cells["counted"]]))
 
-    def geography(share: pd.DataFrame) -> pd.DataFrame:
-        """The cells of län = Σ kommuner and Riket = Σ län of a share, with total and preference."""
-        sk = share[share["municipality_type"] == "K"]
-        lan_s = share[(share["municipality_type"] == "L") & (share["municipality"] != RIKET_ID)]
-        rik_s = share[share["municipality"] == RIKET_ID]
-        return pd.concat([sk.assign(group=sk["municipality"].map(lan_of), pref=0, total=False),
-                          lan_s.assign(group=lan_s["municipality"], pref=1, total=True),
-                          lan_s.assign(group=RIKET_ID, pref=0, total=False),
-                          rik_s.assign(group=RIKET_ID, pref=1, total=True)])
+    geo_kpi = geo["kpi"].to_numpy()
 
-    def add_geography(geo_s: pd.DataFrame, amount: np.ndarray) -> None:
+    def geography(share_id: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """The cells of län = Σ kommuner and Riket = Σ län of a share (those of (b), with total and preference),
+        and their relation numbers (the same for every amount read off them)."""
+        geo_s = geo[geo_kpi == share_id]
+        return geo_s, groups(geo_s, ["period", "gender", "group"])
+
+    def add_geography(geo_s: tuple[pd.DataFrame, np.ndarray], amount: np.ndarray) -> None:
         """län = Σ kommuner and Riket = Σ län of an amount read off a share's cells (indexed by cell)."""
-        add(geo_s, ["period", "gender", "group"], geo_s["pref"], geo_s["total"], True,
-            amount[geo_s["cell"].to_numpy()])
+        frame, rel = geo_s
+        add(frame, ["period", "gender", "group"], frame["pref"], frame["total"], True,
+            amount[frame["cell"].to_numpy()], rel)
 
     # (f) linked shares read as counts: share × its published denominator gives the numerator (SUKF02 =
     # SUKF18/SUKF01, SUKF10 = boende/SUKF01) and a count numerator gives the denominator (SUKF03 via
@@ -275,11 +282,12 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     for share_id in linked_share_kpis():
         share = cells[cells["kpi"] == share_id]
         c = share["cell"].to_numpy()
-        geo_s = geography(share)
+        geo_s = geography(share_id)
+        by_gender = groups(share, ["municipality", "period"]) if BY_ID[share_id].divided_by_gender else None
         for amount in (num_all, den_all, den_all - num_all):
-            if BY_ID[share_id].divided_by_gender:
+            if by_gender is not None:
                 add(share, ["municipality", "period"], total=share["gender"] == "T", additive=True,
-                    msize=amount[c])
+                    msize=amount[c], rel=by_gender)
             add_geography(geo_s, amount)
         # den − num as the leftover of (denominator count ⊇ numerator)
         kpi = BY_ID[share_id]
@@ -305,21 +313,23 @@ def _relations(out: pd.DataFrame, present: np.ndarray, size: np.ndarray) -> tupl
     # over geography, and for a dated one over the quarters of a year, like counts (red team, stop 13).
     dated_shares = set(period_additive_kpis())
     for share_id in sorted(ratio_only_shares()):
-        share = cells[cells["kpi"] == share_id]
-        geo_s = geography(share)
-        dated, pref = year_sums(share) if share_id in dated_shares else (None, None)
+        geo_s = geography(share_id)
+        if share_id in dated_shares:
+            dated, pref = year_sums(cells[cells["kpi"] == share_id])
+            by_year = groups(dated, year_by)
         for amount in (num_all, den_all, den_all - num_all):
             add_geography(geo_s, amount)
-            if dated is not None:
-                add_year_sums(dated, pref, amount)
+            if share_id in dated_shares:
+                add_year_sums(dated, pref, amount, by_year)
 
-    offset = 0
+    offset, rels = 0, []
     for part in parts:  # make relation ids unique across families
-        part["rel"] += offset
-        offset = int(part["rel"].max()) + 1 if len(part) else offset
-    members = pd.concat(parts, ignore_index=True)
-    members = members.astype({"rel": np.int64, "cell": np.int64, "pref": np.int64, "total": bool, "msize": float,
-                              "additive": bool})
+        rels.append(part[0] + offset)
+        offset = int(rels[-1].max()) + 1
+    columns = {"rel": np.int64, "cell": np.int64, "pref": np.int64, "total": bool, "additive": bool, "msize": float}
+    stacked = [rels] + [[part[j] for part in parts] for j in range(1, len(columns))]
+    members = pd.DataFrame({name: (np.concatenate(arrays) if arrays else np.zeros(0)).astype(dtype)
+                            for (name, dtype), arrays in zip(columns.items(), stacked, strict=True)})
     rel_id, total = members["rel"].to_numpy(), members["total"].to_numpy()
     msize = members["msize"].to_numpy()
     signed = np.where(total, msize, -msize)

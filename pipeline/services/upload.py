@@ -35,6 +35,7 @@ from pipeline.raw.register import Register, Submission
 from pipeline.services.tokens import TokenInfo, TokenStore
 from pipeline.settings import Paths
 from pipeline.templating import render
+from pipeline.validation.report import stored_html
 
 log = logging.getLogger("sukf.upload")
 
@@ -333,11 +334,14 @@ def upload_routes(config: UploadConfig) -> list[Route]:
     def report(suffix: str, media_type: str):
         async def handler(request: Request) -> Response:
             sub = _own_submission(request, config)
-            file: Path = config.paths.report(sub.submission_id, suffix)
-            if not file.is_file():
+            file: Path = config.paths.report(sub.submission_id, "json")  # the HTML page is rendered from it
+            page = await run_in_threadpool(stored_html, file) if suffix == "html" else None
+            if not file.is_file() or (suffix == "html" and page is None):
                 return JSONResponse({"error": "not_ready", "status": sub.status,
                                      "message": "Rapporten är inte klar än: filen valideras vid nästa körning."},
                                     status_code=404)
+            if page is not None:
+                return HTMLResponse(page, headers={"Cache-Control": "no-store"})
             return FileResponse(file, media_type=media_type, headers={"Cache-Control": "no-store"})
         return handler
 

@@ -2,8 +2,8 @@
 
 ``validate_pending`` (the ``validated_submissions`` asset): all received files are validated
 together (``validate_batch``: one stacked frame and one Great Expectations pass for the quarter,
-results identical to validating each file alone); then (``record_batch``) each file's HTML + JSON
-report is written, every accepted version's normalised cases go to
+results identical to validating each file alone); then (``record_batch``) each file's JSON report is
+written (its HTML page is rendered from it when opened), every accepted version's normalised cases go to
 ``validated/<submission_id>.parquet`` (one partitioned DuckDB ``copy`` for the batch), and only then are
 all outcomes recorded in the register, in one transaction. Rejected files stay quarantined: they are in the raw
 archive and the register, and nothing downstream reads them.
@@ -24,7 +24,7 @@ from pipeline.raw.register import ACCEPTED, RECEIVED, REJECTED, Register, Submis
 from pipeline.settings import Paths
 from pipeline.staged import accepted as staged
 from pipeline.staged.accepted import HISTORY_COLUMNS
-from pipeline.validation.report import META_KEYS, render_html, render_json
+from pipeline.validation.report import META_KEYS, render_json
 from pipeline.validation.validate import BatchItem, ValidationResult, take_admitted, validate_batch
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,13 @@ class Outcome:
     current: bool  # True when this version is now the municipality's current accepted one
 
 
-def _write_reports(paths: Paths, sub: Submission, result: ValidationResult) -> None:
-    meta = {k: getattr(sub, k) for k in META_KEYS}
-    html_path, json_path = paths.report(sub.submission_id, "html"), paths.report(sub.submission_id, "json")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    for target, text in ((html_path, render_html(result, meta)), (json_path, render_json(result, meta))):
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+def _write_report(paths: Paths, sub: Submission, result: ValidationResult) -> None:
+    """The submission's JSON report (its HTML page is rendered from it on demand: ``report.stored_html``)."""
+    target = paths.report(sub.submission_id, "json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(render_json(result, {k: getattr(sub, k) for k in META_KEYS}), encoding="utf-8")
+    tmp.replace(target)
 
 
 def _check_all(paths: Paths, pending: list[Submission]) -> list[ValidationResult]:
@@ -84,7 +83,7 @@ def record_batch(paths: Paths, register: Register, subs: list[Submission],
     statuses = []
     accepted = []
     for sub, result in zip(subs, results, strict=True):
-        _write_reports(paths, sub, result)
+        _write_report(paths, sub, result)
         status = ACCEPTED if result.status == ACCEPTED and sub.kommunkod and sub.version else REJECTED
         statuses.append(status)
         if status == ACCEPTED and result.cases is not None:

@@ -1,5 +1,9 @@
 """The validation report: JSON for machines, one self-contained HTML page for the social worker.
 
+A submission's report is stored once, as JSON (``reports/<submission_id>.json``); its HTML page is
+rendered from that JSON when someone opens it (``stored_html``), so the two never disagree and a
+national batch writes one file per submission, not two.
+
 Why grouped: a 20 000-row file with one bad column has 20 000 issues. The JSON keeps every one
 (the upload client and tests need rows), while the HTML shows one table row per rule × column,
 with the affected rows as compact ranges ("2–20001") and at most a few distinct values, so the
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.contract.dictionary import BY_NAME, municipality_names
@@ -250,3 +255,51 @@ def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck 
                   status_sv=status_sv, status_en=status_en, n_errors=len(result.errors),
                   n_warnings=len(result.warnings), meta_rows=_meta_rows(result, meta), summary=_summary(groups),
                   problems=[_problem(g) for g in groups]) + "\n"
+
+
+# --- stored reports ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A validation outcome read back from its JSON report: what ``render_html`` reads of a
+    ``ValidationResult`` (the cases themselves are never in a report)."""
+
+    status: str
+    issues: list[Issue]
+    kommunkod: str | None
+    n_rows: int
+    period: str = ""
+    file_format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.WARNING]
+
+
+def html_of_json(text: str) -> str:
+    """The HTML page of a JSON report (``render_json``): the same page ``render_html`` gives for the
+    result it was written from (``test_report``: the JSON keeps every field the page shows)."""
+    doc = json.loads(text)
+    issues = [Issue(Severity(i["severity"]), i["rule"], i["row"], i["column"], i["value"], i["message_sv"],
+                    i["message_en"], i["fix_sv"]) for i in doc.get("issues", [])]
+    file = doc.get("file") or {}
+    result = StoredResult(doc["status"], issues, doc.get("kommunkod"), doc.get("n_rows") or 0,
+                          doc.get("period") or "", file.get("format"), file.get("encoding"), file.get("delimiter"))
+    block = doc.get("precheck")
+    precheck = Precheck(tuple(block.get("previous", ()))) if block else None
+    return render_html(result, doc.get("submission"), precheck)  # type: ignore[arg-type]
+
+
+def stored_html(json_report: Path) -> str | None:
+    """The HTML page of a stored report (``Paths.report(submission_id, "json")``); None before it exists."""
+    try:
+        text = json_report.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return html_of_json(text)
