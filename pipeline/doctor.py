@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.settings import Paths, paths
+from pipeline.staged.accepted import BATCH_PREFIX
 
 OK, FIXED, PROBLEM = "ok", "reparerat", "FEL"
 
@@ -68,6 +70,10 @@ def sweep_temp_files(p: Paths, *, min_age_s: float = TEMP_AGE_S) -> list[Path]:
                 continue
             file.unlink(missing_ok=True)
             removed.append(file)
+    for folder in p.validated.glob(f"{BATCH_PREFIX}*") if p.validated.exists() else []:
+        if folder.is_dir():  # partitioned-write folders of older versions (they wrote on disk, then renamed)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
     return removed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
 import pytest
 
 from pipeline.raw import archive
@@ -204,3 +205,20 @@ def test_a_batch_of_validated_files_is_one_file_per_version(sukf_paths):
     alone = write_validated(sukf_paths.__class__(sukf_paths.root / "other"), cases=batch[0][0],
                             submission_id="s1", version=1)
     assert alone.read_bytes() == paths[0].read_bytes()  # one at a time writes the same file
+    from pipeline.staged.accepted import BATCH_PREFIX, _memory
+
+    assert not [k for k in _memory().store if BATCH_PREFIX in k]  # the in-memory batch is gone too
+
+
+def test_doctor_removes_the_batch_folders_older_versions_left(sukf_paths):
+    """Older versions wrote the partitioned batch into a folder under validated/ and renamed the files out;
+    an interrupted one left the folder. The sweep every load runs removes it, never a validated file."""
+    from pipeline.doctor import sweep_temp_files
+    from pipeline.staged.accepted import validated_file, write_validated
+
+    kept = write_validated(sukf_paths, cases=pd.DataFrame(columns=["arende_id"]), submission_id="s1", version=1)
+    left = sukf_paths.validated / ".batch-abc123" / "submission_id=s9"
+    left.mkdir(parents=True)
+    (left / "data_0.parquet").write_bytes(b"PAR1")
+    assert left.parent in sweep_temp_files(sukf_paths)
+    assert not left.parent.exists() and kept == validated_file(sukf_paths, "s1") and kept.is_file()
