@@ -20,7 +20,7 @@ from pipeline.raw.ingest import drop_in_landing
 from pipeline.raw.register import Register
 from pipeline.staged.accepted import file_for
 from pipeline.submission.generator import write_submissions
-from pipeline.validation.report import stored_html
+from pipeline.validation.report import stored_html, stored_json
 
 SMALL = ["0114", "0180", "0360", "1480", "2584", "0188", "0380", "1280"]
 # A whole län: with a handful of kommuner spread over several län the publish gate refuses some vintages
@@ -203,8 +203,8 @@ def test_personnummer_rejects_without_trace(sukf_paths, tmp_path, caplog, capsys
     assert state["0114"] == "rejected" and state["0180"] == "accepted"
     assert not file_for(sukf_paths, "2025Q3", "0114").exists()
     sub = Register(sukf_paths).list(kommunkod="0114")[0]
-    report_json = sukf_paths.report(sub.submission_id, "json").read_text()
-    report_html = stored_html(sukf_paths.report(sub.submission_id, "json"))
+    report_json = stored_json(sukf_paths, sub.submission_id)
+    report_html = stored_html(sukf_paths, sub.submission_id)
     assert "E_PERSONNUMMER" in report_json
     out = capsys.readouterr()
     for text in (report_json, report_html, caplog.text, out.out, out.err):

@@ -22,6 +22,7 @@ from pipeline.settings import Paths
 from pipeline.submission.generator import FAULT_KOMMUN, write_faults
 from pipeline.validation import precheck
 from pipeline.validation.record_and_stage import validate_and_stage
+from pipeline.validation.report import stored_json
 
 QUARTER = "2025Q3"
 
@@ -79,7 +80,7 @@ def test_precheck_with_previous_and_the_upload_agree_on_the_fault_corpus(corpus,
             refused.add(entry["expected_rule"])
             continue
         assert ident in by_sha, entry
-        server = json.loads(paths.report(ident, "json").read_text(encoding="utf-8"))
+        server = json.loads(stored_json(paths, ident))
         assert mine["status"] == server["status"], entry["file"]
         assert _issues(mine) == _issues(server), entry["file"]
         if entry["expected_rule"]:

@@ -122,8 +122,8 @@ def test_landing_batch_keeps_the_order_and_every_refusal(sukf_paths):
     refused = subs[1]
     assert refused.status == REJECTED and Register(sukf_paths).get(refused.submission_id).status == REJECTED
     assert not archive.path_for(sukf_paths.raw, refused.sha256).exists()
-    assert sukf_paths.report(refused.submission_id, "json").exists()
-    assert "121212" not in stored_html(sukf_paths.report(refused.submission_id, "json"))
+    assert "E_PERSONNUMMER" in Register(sukf_paths).report(refused.submission_id)  # recorded with the outcome
+    assert "121212" not in stored_html(sukf_paths, refused.submission_id)
     assert all(archive.path_for(sukf_paths.raw, s.sha256).exists() for s in subs if s is not refused)
     assert len(Register(sukf_paths).list(period="2025Q3")) == 4
     assert not list((sukf_paths.landing / "2025Q3").iterdir())
@@ -135,7 +135,7 @@ def _reports(p) -> dict[str, dict]:
 
     out = {}
     for sub in Register(p).list():
-        doc = json.loads(p.report(sub.submission_id, "json").read_text(encoding="utf-8"))
+        doc = json.loads(Register(p).report(sub.submission_id))
         doc.pop("submission")
         out[sub.original_name] = doc
     return out

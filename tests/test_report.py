@@ -9,7 +9,15 @@ import pytest
 from pipeline.contract.dictionary import MAX_ROWS
 from pipeline.submission.generator import encode, simulate_cases
 from pipeline.validation import precheck
-from pipeline.validation.report import Precheck, html_of_json, render_html, render_json, row_ranges, stored_html
+from pipeline.validation.report import (
+    Precheck,
+    html_of_json,
+    render_html,
+    render_json,
+    row_ranges,
+    stored_html,
+    stored_json,
+)
 from pipeline.validation.validate import validate_submission
 
 QUARTER = "2025Q3"
@@ -84,7 +92,7 @@ def test_many_identical_problems_are_grouped_but_all_kept(base):
     assert len(page) < 60_000
 
 
-def test_the_page_rendered_from_the_stored_json_is_the_page_of_the_result(base, tmp_path):
+def test_the_page_rendered_from_the_stored_json_is_the_page_of_the_result(base):
     """Only the JSON report is stored; the HTML page is rendered from it when opened. It must be the page
     the result itself gives: every field the page shows is in the JSON (a field left out would differ)."""
     wrong = base.copy()
@@ -100,10 +108,29 @@ def test_the_page_rendered_from_the_stored_json_is_the_page_of_the_result(base, 
         text = render_json(result, meta, check)
         assert html_of_json(text) == render_html(result, meta, check)
         assert "19850312" not in html_of_json(text)
-    stored = tmp_path / "s-1.json"
-    assert stored_html(stored) is None  # not written yet: no page
-    stored.write_text(render_json(cases[0][0], META), encoding="utf-8")
-    assert stored_html(stored) == render_html(cases[0][0], META)
+
+
+def test_a_report_is_stored_with_its_outcome_and_an_older_file_is_still_shown(base, tmp_path):
+    """The register keeps each submission's JSON report with its outcome (one transaction, no file per report);
+    a report an older version wrote as a file is still found."""
+    from pipeline.raw.register import ACCEPTED, Register, Verdict
+    from pipeline.settings import Paths
+
+    paths = Paths(tmp_path / "data").ensure()
+    register = Register(paths)
+    sub, _ = register.add(kommunkod=KOMMUN, period=QUARTER, sha256="ab" * 32, original_name="f.csv", size_bytes=1,
+                          source="test")
+    assert stored_json(paths, sub.submission_id) is None and stored_html(paths, sub.submission_id) is None
+    result = _validate(base)
+    text = render_json(result, META)
+    register.record_validations([Verdict(sub.submission_id, ACCEPTED, result.n_rows, 0, 0, text)])
+    assert stored_json(paths, sub.submission_id) == text
+    assert stored_html(paths, sub.submission_id) == render_html(result, META)
+    assert not paths.reports.exists() or not any(paths.reports.iterdir())  # no file per report
+    older = paths.report("old-1", "json")
+    older.parent.mkdir(parents=True, exist_ok=True)
+    older.write_text(text, encoding="utf-8")
+    assert stored_html(paths, "old-1") == render_html(result, META)
 
 
 def test_row_ranges():

@@ -34,7 +34,7 @@ from pipeline.services.sessions import COOKIE, MAX_SECONDS, PRE_COOKIE, Session,
 from pipeline.services.tokens import TokenStore
 from pipeline.services.upload import Refused, UploadConfig
 from pipeline.templating import render
-from pipeline.validation.report import stored_html
+from pipeline.validation.report import html_of_json, stored_json
 
 log = logging.getLogger("sukf.portal")
 
@@ -155,7 +155,7 @@ class Portal:
         subs = sorted(register.list(kommunkod=session.kommunkod), key=lambda s: s.received_at, reverse=True)
         rows = [{**s.as_dict(), "received_local": local_time(s.received_at),
                  "status_sv": STATUS_SV.get(s.status, s.status),
-                 "has_report": self.paths.report(s.submission_id, "json").is_file()} for s in subs]
+                 "has_report": s.status != RECEIVED} for s in subs]
         accepted = sorted({s.period for s in subs if s.status == ACCEPTED}, reverse=True)
         from pipeline.feedback.local import load_definition
 
@@ -226,16 +226,15 @@ class Portal:
         suffix = request.path_params["suffix"]
         if suffix not in ("html", "json"):
             raise Refused(404, "not_found", "Ingen sådan rapport.")
-        file = self.paths.report(sub.submission_id, "json")  # the HTML page is rendered from it
-        page = await run_in_threadpool(stored_html, file) if suffix == "html" else None
-        if not file.is_file() or (suffix == "html" and page is None):
+        text = await run_in_threadpool(stored_json, self.paths, sub.submission_id)
+        if text is None:
             return _message("Rapporten är inte klar", "Filen kontrolleras vid nästa körning; rapporten visas här "
                             "när den är klar.", 404, session)
         if suffix == "json":
             headers = {**_HEADERS, "Content-Disposition":
                        f'attachment; filename="kontrollrapport_{sub.kommunkod}_{sub.period}_v{sub.version}.json"'}
-            return FileResponse(file, media_type="application/json", headers=headers)
-        return HTMLResponse(page, headers=_HEADERS)
+            return Response(text, media_type="application/json", headers=headers)
+        return HTMLResponse(html_of_json(text), headers=_HEADERS)  # the page is rendered from the stored JSON
 
     async def upload_file(self, request: Request) -> Response:
         session = self.require(request)

@@ -18,14 +18,13 @@ import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from pipeline.contract.dictionary import BY_NAME, MAX_BYTES
@@ -35,7 +34,7 @@ from pipeline.raw.register import Register, Submission
 from pipeline.services.tokens import TokenInfo, TokenStore
 from pipeline.settings import Paths
 from pipeline.templating import render
-from pipeline.validation.report import stored_html
+from pipeline.validation.report import html_of_json, stored_json
 
 log = logging.getLogger("sukf.upload")
 
@@ -334,15 +333,13 @@ def upload_routes(config: UploadConfig) -> list[Route]:
     def report(suffix: str, media_type: str):
         async def handler(request: Request) -> Response:
             sub = _own_submission(request, config)
-            file: Path = config.paths.report(sub.submission_id, "json")  # the HTML page is rendered from it
-            page = await run_in_threadpool(stored_html, file) if suffix == "html" else None
-            if not file.is_file() or (suffix == "html" and page is None):
+            text = await run_in_threadpool(stored_json, config.paths, sub.submission_id)
+            if text is None:
                 return JSONResponse({"error": "not_ready", "status": sub.status,
                                      "message": "Rapporten är inte klar än: filen valideras vid nästa körning."},
                                     status_code=404)
-            if page is not None:
-                return HTMLResponse(page, headers={"Cache-Control": "no-store"})
-            return FileResponse(file, media_type=media_type, headers={"Cache-Control": "no-store"})
+            body = html_of_json(text) if suffix == "html" else text  # the page is rendered from the stored JSON
+            return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})
         return handler
 
     async def form_page(request: Request) -> Response:

@@ -2,11 +2,11 @@
 
 ``validate_pending`` (the ``validated_submissions`` asset): all received files are validated
 together (``validate_batch``: one stacked frame and one Great Expectations pass for the quarter,
-results identical to validating each file alone); then (``record_batch``) each file's JSON report is
-written (its HTML page is rendered from it when opened), every accepted version's normalised cases go to
-``validated/<submission_id>.parquet`` (one partitioned DuckDB ``copy`` for the batch), and only then are
-all outcomes recorded in the register, in one transaction. Rejected files stay quarantined: they are in the raw
-archive and the register, and nothing downstream reads them.
+results identical to validating each file alone); then (``record_batch``) every accepted version's
+normalised cases go to ``validated/<submission_id>.parquet`` (one partitioned DuckDB ``copy`` for the
+batch), and only then are all outcomes recorded in the register with their JSON reports, in one
+transaction (the HTML page of a report is rendered from it when opened). Rejected files stay
+quarantined: they are in the raw archive and the register, and nothing downstream reads them.
 
 ``stage_period`` (the ``accepted_cases`` asset): makes ``accepted/<quarter>/`` hold exactly the
 register's current accepted version per municipality, rebuilding a missing validated file from the
@@ -37,15 +37,6 @@ class Outcome:
     current: bool  # True when this version is now the municipality's current accepted one
 
 
-def _write_report(paths: Paths, sub: Submission, result: ValidationResult) -> None:
-    """The submission's JSON report (its HTML page is rendered from it on demand: ``report.stored_html``)."""
-    target = paths.report(sub.submission_id, "json")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_json(result, {k: getattr(sub, k) for k in META_KEYS}), encoding="utf-8")
-    tmp.replace(target)
-
-
 def _check_all(paths: Paths, pending: list[Submission]) -> list[ValidationResult]:
     """Validate all pending files in one batch.
 
@@ -68,22 +59,21 @@ def _check_all(paths: Paths, pending: list[Submission]) -> list[ValidationResult
 
 
 def record(paths: Paths, register: Register, sub: Submission, result: ValidationResult) -> Outcome:
-    """Write the reports, record the outcome and stage the cases of one file (:func:`record_batch` of one)."""
+    """Write the validated file, record the outcome and its report of one file (:func:`record_batch` of one)."""
     return record_batch(paths, register, [sub], [result])[0]
 
 
 def record_batch(paths: Paths, register: Register, subs: list[Submission],
                  results: list[ValidationResult]) -> list[Outcome]:
-    """Reports, validated files and register outcomes of a batch (sequential: shared state).
+    """Validated files, then the register's outcomes and reports of a batch (sequential: shared state).
 
-    Write-ahead as for one file: every report and accepted version's validated file exists before the
-    register says so. The validated files are written in one go and the outcomes are recorded in one
+    Write-ahead as for one file: every accepted version's validated file exists before the register says
+    so. The validated files are written in one go and the outcomes are recorded with their reports in one
     transaction (one commit), where one write and one commit per file cost ≈10 s CPU for a quarter.
     """
     statuses = []
     accepted = []
     for sub, result in zip(subs, results, strict=True):
-        _write_report(paths, sub, result)
         status = ACCEPTED if result.status == ACCEPTED and sub.kommunkod and sub.version else REJECTED
         statuses.append(status)
         if status == ACCEPTED and result.cases is not None:
@@ -93,7 +83,9 @@ def record_batch(paths: Paths, register: Register, subs: list[Submission],
     verdicts = []
     for sub, result, status in zip(subs, results, statuses, strict=True):
         n_errors = sum(1 for i in result.issues if i.severity == "error")
-        verdicts.append(Verdict(sub.submission_id, status, result.n_rows, n_errors, len(result.issues) - n_errors))
+        report = render_json(result, {k: getattr(sub, k) for k in META_KEYS})
+        verdicts.append(Verdict(sub.submission_id, status, result.n_rows, n_errors, len(result.issues) - n_errors,
+                                report))
     recorded = register.record_validations(verdicts)
     faults.point("validate.after_record")
     current = {period: register.current(period) for period in {s.period for s in recorded}}

@@ -1,8 +1,8 @@
 """The validation report: JSON for machines, one self-contained HTML page for the social worker.
 
-A submission's report is stored once, as JSON (``reports/<submission_id>.json``); its HTML page is
-rendered from that JSON when someone opens it (``stored_html``), so the two never disagree and a
-national batch writes one file per submission, not two.
+A submission's report is stored once, as JSON, in the register with its outcome (``stored_json``); its
+HTML page is rendered from that JSON when someone opens it (``stored_html``), so the two never disagree
+and a national batch writes no file per report.
 
 Why grouped: a 20 000-row file with one bad column has 20 000 issues. The JSON keeps every one
 (the upload client and tests need rows), while the HTML shows one table row per rule × column,
@@ -19,17 +19,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.contract.dictionary import BY_NAME, municipality_names
 from pipeline.contract.rule_catalogue import RULES, Severity
-from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV
+from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV, Register
 from pipeline.templating import render
 from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
 from pipeline.validation.personnummer import mask
 
 if TYPE_CHECKING:  # the upload client prints reports without loading the validation machinery
+    from pipeline.settings import Paths
     from pipeline.validation.validate import ValidationResult
 
 SHOWN_ISSUES = 20  # issues printed in a terminal; the files have them all
@@ -296,10 +296,17 @@ def html_of_json(text: str) -> str:
     return render_html(result, doc.get("submission"), precheck)  # type: ignore[arg-type]
 
 
-def stored_html(json_report: Path) -> str | None:
-    """The HTML page of a stored report (``Paths.report(submission_id, "json")``); None before it exists."""
-    try:
-        text = json_report.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return html_of_json(text)
+def stored_json(paths: Paths, submission_id: str) -> str | None:
+    """A submission's JSON report: from the register (``Register.report``), or the file an older version
+    wrote (``Paths.report``); None before the submission is validated."""
+    text = Register(paths).report(submission_id)
+    if text is None:
+        legacy = paths.report(submission_id, "json")
+        text = legacy.read_text(encoding="utf-8") if legacy.is_file() else None
+    return text
+
+
+def stored_html(paths: Paths, submission_id: str) -> str | None:
+    """The HTML page of a submission's stored report (None before it is validated)."""
+    text = stored_json(paths, submission_id)
+    return None if text is None else html_of_json(text)
