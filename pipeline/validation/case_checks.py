@@ -81,6 +81,21 @@ class Issue:
                 "fix_sv": self.fix_sv}
 
 
+class IssueCounts:
+    """``errors`` and ``warnings`` of a result's ``issues``: a validation result, or one read back from its
+    stored report (``report.StoredResult``)."""
+
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.WARNING]
+
+
 def safe_value(column: str | None, value: object, rule: str = "") -> str | None:
     """The value if it is a short code, date, period or kommunkod; else None.
 

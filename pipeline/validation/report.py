@@ -25,7 +25,7 @@ from pipeline.contract.dictionary import BY_NAME, municipality_names
 from pipeline.contract.rule_catalogue import RULES, Severity
 from pipeline.raw.register import ACCEPTED, REJECTED, STATUS_SV, Register
 from pipeline.templating import render
-from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, location_sv
+from pipeline.validation.case_checks import CROSS_QUARTER_RULES, Issue, IssueCounts, location_sv
 from pipeline.validation.personnummer import mask
 
 if TYPE_CHECKING:  # the upload client prints reports without loading the validation machinery
@@ -260,7 +260,7 @@ def render_html(result: ValidationResult, meta: dict | None, precheck: Precheck 
 # --- stored reports ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class StoredResult:
+class StoredResult(IssueCounts):
     """A validation outcome read back from its JSON report: what ``render_html`` reads of a
     ``ValidationResult`` (the cases themselves are never in a report)."""
 
@@ -272,14 +272,6 @@ class StoredResult:
     file_format: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == Severity.WARNING]
 
 
 def html_of_json(text: str) -> str:

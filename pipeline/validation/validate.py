@@ -37,7 +37,7 @@ from pipeline.contract.rule_catalogue import RULES, Severity
 from pipeline.raw.register import ACCEPTED, REJECTED
 from pipeline.submission.reading import ParsedFile, UnreadableFile, read_submission
 from pipeline.validation import case_checks, expectations
-from pipeline.validation.case_checks import Issue, make_issue, value_issue
+from pipeline.validation.case_checks import Issue, IssueCounts, make_issue, value_issue
 from pipeline.validation.personnummer import find_personnummer
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ __all__ = ["BatchItem", "DoorVerdict", "Issue", "ValidationResult", "door_check"
 
 
 @dataclass
-class ValidationResult:
+class ValidationResult(IssueCounts):
     status: str  # "accepted" | "rejected"
     issues: list[Issue]
     cases: pd.DataFrame | None  # national columns, normalised; None when rejected
@@ -63,14 +63,6 @@ class ValidationResult:
     encoding: str | None = None
     delimiter: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time, for tuning
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == Severity.WARNING]
 
     @property
     def accepted(self) -> bool:
