@@ -31,6 +31,48 @@ def test_load_detects_tampering(sukf_paths):
         archive.load(sukf_paths.raw, digest)
 
 
+def test_a_batch_is_stored_as_one_file_at_a_time_would_be(sukf_paths):
+    rotted_digest, rotted = archive.store(sukf_paths.raw, b"rotted")
+    os.chmod(rotted, 0o640)
+    rotted.write_bytes(b"bit rot")
+    batch = [b"a;b\n1;2\n", b"rotted", b"a;b\n1;2\n", b"other"]
+    stored = archive.store_many(sukf_paths.raw, batch)
+    assert [digest for digest, _ in stored] == [archive.sha256_hex(d) for d in batch]
+    assert stored[0] == stored[2]  # identical bytes: one copy
+    for data, (digest, path) in zip(batch, stored, strict=True):
+        assert archive.load(sukf_paths.raw, digest) == data  # the rotted copy was repaired
+        assert oct(path.stat().st_mode)[-3:] == "440"
+    assert not list(sukf_paths.raw.glob("*/.incoming-*"))
+    assert archive.store_many(sukf_paths.raw, []) == []
+
+
+def test_a_batch_names_no_file_before_its_bytes_are_synced(sukf_paths, monkeypatch):
+    """The first sync sees only temporary files, the second every final name: a crash in between leaves
+    temporary files (swept by the doctor), never a final name over bytes that might not be on disk."""
+    batch = [b"first", b"second", b"third"]
+    targets = [archive.path_for(sukf_paths.raw, archive.sha256_hex(d)) for d in batch]
+    seen: list[tuple[int, int]] = []
+    real = archive._sync_file_system
+
+    def sync(path):
+        seen.append((sum(t.exists() for t in targets), len(list(sukf_paths.raw.glob("*/.incoming-*")))))
+        real(path)
+
+    monkeypatch.setattr(archive, "_sync_file_system", sync)
+    archive.store_many(sukf_paths.raw, batch)
+    assert seen == [(0, 3), (3, 0)]
+
+
+def test_a_failed_batch_leaves_no_temporary_and_no_final_file(sukf_paths, monkeypatch):
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive, "_sync_file_system", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        archive.store_many(sukf_paths.raw, [b"one", b"two"])
+    assert not [p for p in sukf_paths.raw.rglob("*") if p.is_file()]
+
+
 @pytest.mark.parametrize("name", ["../../etc/passwd.csv", "..\\..\\windows\\x.csv", "a\x00b\n.csv",
                                   "/abs/path/fil.csv", "rapport 19850312-1234.xlsx"])
 def test_hostile_names_are_metadata_only(sukf_paths, name):

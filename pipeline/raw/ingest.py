@@ -187,10 +187,11 @@ def ingest_landing(paths: Paths | None = None, period: str | None = None) -> lis
     and registered, so nothing is lost if the process dies in between (the next run finds the same
     bytes again: the archive and the register are idempotent for identical bytes).
 
-    The files are taken in as one batch: all archived (each fsynced), then all registered in one
-    transaction, in landing order (so versions are what one file at a time gives). The door verdict of
-    every admitted file is kept for this process's validation (``validate.remember_admitted``): a
-    file is read and scanned once per run, not once at the door and again at validation.
+    The files are taken in as one batch: all archived (``archive.store_many``, durable when it returns),
+    then all registered in one transaction, in landing order (so versions are what one file at a time
+    gives). The door verdict of every admitted file is kept for this process's validation
+    (``validate.remember_admitted``): a file is read and scanned once per run, not once at the door and
+    again at validation.
     """
     from pipeline.validation.validate import remember_admitted
 
@@ -198,9 +199,7 @@ def ingest_landing(paths: Paths | None = None, period: str | None = None) -> lis
     landed = [_look_at(paths, quarter, file) for quarter, file in landing_files(paths, period)]
     if not landed:
         return []
-    for item in landed:
-        if not item.verdict.refused:
-            archive.store(paths.raw, item.data)
+    archive.store_many(paths.raw, [item.data for item in landed if not item.verdict.refused])
     faults.point("ingest.after_archive")
     register = Register(paths)
     added = register.add_many([item.received for item in landed])
