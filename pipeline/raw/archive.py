@@ -13,7 +13,6 @@ the renames are synced.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import sys
@@ -130,11 +129,12 @@ def _sync_file_system(path: Path) -> None:
 
 @cache
 def _syncfs() -> Callable[[int], int] | None:
-    """libc's ``syncfs`` on Linux (None elsewhere or when it cannot be found)."""
+    """libc's ``syncfs`` on Linux (None elsewhere or when it cannot be found). Looked up among the symbols
+    the process already has (``CDLL(None)``): ``ctypes.util.find_library`` would start a subprocess."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        syncfs = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).syncfs
+        syncfs = ctypes.CDLL(None).syncfs
     except (OSError, AttributeError):
         return None
     syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
