@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipeline import cycle_gc
 from pipeline.contract.dictionary import RIKET_ID, municipalities
 from pipeline.contract.kpis import BY_ID, KPIS, Unit
 from pipeline.contract.table_design import TABLE_DESIGN_SV
@@ -85,7 +86,15 @@ def disclose_and_audit(paths: Paths, figures: pd.DataFrame, *, submissions: list
     ``years``: ``figures`` holds only these calendar years (an incremental load); facts and audit are
     read for them only (every relation stays inside one calendar year: ``keyfigures.year_inputs``).
     ``truth``: the figures' true values (``truths.candidate``): the gate then runs the full LP audit.
+    Runs with the cyclic garbage collector paused (``cycle_gc``: ≈ 0.3 s CPU of a national quarter).
     """
+    with cycle_gc.paused():
+        return _disclose_and_audit(paths, figures, submissions=submissions, closed_years=closed_years,
+                                   years=years, truth=truth)
+
+
+def _disclose_and_audit(paths: Paths, figures: pd.DataFrame, *, submissions: list[dict], closed_years: set[int],
+                        years: Collection[str] | None, truth: truths.Truth | None) -> tuple[pd.DataFrame, dict]:
     report: dict = {}
 
     def check(disclosed: pd.DataFrame) -> list[Finding]:
