@@ -32,6 +32,7 @@ class Stages:
 
     def wrap(self, module, attribute: str, name: str) -> None:
         original = getattr(module, attribute)
+        self.seconds.setdefault(name, 0.0)  # printed in the order wrapped, not in the order first run
 
         def timed(*args, **kwargs):
             started = self.clock()
@@ -44,6 +45,7 @@ class Stages:
 
     def wrap_generator(self, module, attribute: str, name: str) -> None:
         original = getattr(module, attribute)
+        self.seconds.setdefault(name, 0.0)
 
         def timed(*args, **kwargs):
             started = self.clock()
