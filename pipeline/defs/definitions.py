@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipeline.defs.intake import accepted_cases, population_18plus, raw_submissions, validated_submissions
 from pipeline.defs.partitions import quarter_partitions
+from pipeline.defs.progress import progress_logger
 from pipeline.defs.publication import published_release
 from pipeline.defs.resources import data_folder
 from pipeline.defs.sensors import build_sensor
@@ -37,4 +38,6 @@ defs = dg.Definitions(
     jobs=[intake_job, quarterly_load, republish],
     sensors=[build_sensor(intake_job)],
     resources={"dbt": dbt_cli(), "data": data_folder()},
+    # Dagster's console logger as every job has it, plus the terminal progress lines ``sukf`` asks for
+    loggers={"console": dg.default_loggers()["console"], "progress": progress_logger},
 )

@@ -84,7 +84,7 @@ def _fail_dead_runs(instance) -> None:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
 
-def _run(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict,
+def _run(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict, progress: bool,
          log_name: str, wait: bool = True) -> LoadResult:
     """Run a job in-process under the installation's writer lock (waiting for, or refusing, another writer)."""
     what = f"sukf {'load ' + partition if partition else job_name}"
@@ -93,7 +93,7 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
                          on_wait=lambda holder: print(f"Väntar: installationen används av {holder} …",
                                                       file=sys.stderr, flush=True)):
             return _run_locked(job_name, partition=partition, instance=instance, log_level=log_level,
-                               publish_config=publish_config, log_name=log_name)
+                               publish_config=publish_config, log_name=log_name, progress=progress)
     except Busy as busy:
         return LoadResult(partition, False, [], message=str(busy))
     except (OSError, sqlite3.OperationalError, psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
@@ -110,7 +110,7 @@ def _run(job_name: str, *, partition: str | None, instance, log_level: str, publ
 
 
 def _run_locked(job_name: str, *, partition: str | None, instance, log_level: str, publish_config: dict,
-                log_name: str) -> LoadResult:
+                log_name: str, progress: bool) -> LoadResult:
     import dagster as dg
 
     from pipeline.defs.definitions import defs
@@ -133,7 +133,8 @@ def _run_locked(job_name: str, *, partition: str | None, instance, log_level: st
     ):
         result = job.execute_in_process(
             partition_key=partition, instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}},
+                                    **({"progress": {}} if progress and log_level != "INFO" else {})},
                         "ops": {"published_release": {"config": publish_config}}},
             tags={"sukf/trigger": "cli", "sukf/pid": str(os.getpid()), "sukf/host": socket.gethostname()},
         )
@@ -154,17 +155,20 @@ def _run_locked(job_name: str, *, partition: str | None, instance, log_level: st
 
 
 def run_quarter(period: str, *, instance=None, log_level: str = "WARNING", allow_empty: bool = False,
-                reason: str = "", wait: bool = True) -> LoadResult:
-    """Ingest, validate and stage one quarter, then build and publish nationally; never raises on a failed step."""
+                reason: str = "", wait: bool = True, progress: bool = False) -> LoadResult:
+    """Ingest, validate and stage one quarter, then build and publish nationally; never raises on a failed step.
+    ``progress``: a line on standard error as each step starts (``progress.progress_logger``)."""
     period = str(Quarter.parse(period))
     return _run("quarterly_load", partition=period, instance=instance, log_level=log_level,
-                publish_config={"allow_empty": allow_empty, "reason": reason}, log_name=f"load-{period}", wait=wait)
+                publish_config={"allow_empty": allow_empty, "reason": reason}, log_name=f"load-{period}", wait=wait,
+                progress=progress)
 
 
-def run_republish(*, instance=None, log_level: str = "WARNING", reason: str = "") -> LoadResult:
+def run_republish(*, instance=None, log_level: str = "WARNING", reason: str = "", progress: bool = False) -> LoadResult:
     """National build and publication without intake (after closing a year, new population figures, …)."""
     return _run("republish", partition=None, instance=instance, log_level=log_level,
-                publish_config={"allow_empty": True, "reason": reason or "ompublicering"}, log_name="republish")
+                publish_config={"allow_empty": True, "reason": reason or "ompublicering"}, log_name="republish",
+                progress=progress)
 
 
 def print_result(res: LoadResult, *, show_all: bool = False) -> None:
@@ -200,7 +204,7 @@ def main(argv: list[str]) -> int:
     print(f"Kör kvartalsladdning {args.period}: inläsning → validering → dbt → röjandekontroll → publicering …",
           flush=True)
     res = run_quarter(args.period, log_level="INFO" if args.verbose else "WARNING", allow_empty=args.allow_empty,
-                      reason=args.reason, wait=not args.no_wait)
+                      reason=args.reason, wait=not args.no_wait, progress=True)
     print_result(res, show_all=args.all)
     sys.stdout.flush()
     return 0 if res.success else 1
@@ -211,7 +215,8 @@ def republish_main(argv: list[str]) -> int:
     parser.add_argument("--reason", default="", help=REASON_HELP)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    res = run_republish(log_level="INFO" if args.verbose else "WARNING", reason=args.reason)
+    print("Kör ompublicering: dbt → röjandekontroll → publicering (flera år tar minuter) …", flush=True)
+    res = run_republish(log_level="INFO" if args.verbose else "WARNING", reason=args.reason, progress=True)
     print_result(res)
     return 0 if res.success else 1
 
@@ -230,6 +235,6 @@ def close_year_main(argv: list[str]) -> int:
               "fjärde kvartal är laddat.", file=sys.stderr)
         return 1
     register.close_year(args.year)
-    res = run_republish(reason=f"år {args.year} stängt: värdena är slutliga")
+    res = run_republish(reason=f"år {args.year} stängt: värdena är slutliga", progress=True)
     print_result(res)
     return 0 if res.success else 1
