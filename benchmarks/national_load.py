@@ -431,13 +431,15 @@ def repeated(args) -> dict:
           f"{median['one_file_load_cpu_s']:.2f}")
     print(f"load minus the 1-file load, of the medians: {of_medians:.1f}× the floor (target ≤ 8×); per run "
           f"{ratios[0]:.1f}–{ratios[-1]:.1f}×, median {statistics.median(ratios):.1f}×")
-    print("per stage, median of the national load (and of the 1-file load):")
+    # what grows with a national quarter, stage by stage: the median over runs of national − 1-file in the same run
+    beyond = {name: round(statistics.median(r["stages_cpu_s"].get(name, 0.0) - r["one_file_stages_cpu_s"].get(name, 0.0)
+                                            for r in runs), 3) for name in stages}
+    print(f"per stage (CPU s, medians): {'national':>10s} {'1-file':>8s} {'beyond (per run)':>18s}")
     for name, value in stages.items():
-        print(f"  {name:40s}{value:6.2f} s")
-    for name, value in small.items():
-        print(f"  1-file: {name:32s}{value:6.2f} s")
+        print(f"  {name:42s}{value:8.2f} {small.get(name, 0.0):8.2f} {beyond[name]:+10.2f}")
     return {"runs": runs, "median_cpu_s": {k: round(v, 3) for k, v in median.items()},
             "median_stages_cpu_s": stages, "median_one_file_stages_cpu_s": small,
+            "median_beyond_one_file_stages_cpu_s": beyond,
             "ratio_of_medians_load_minus_one_file_to_floor": round(of_medians, 2),
             "ratio_per_run": ratios}
 
