@@ -28,15 +28,18 @@ _was_enabled = False
 def paused() -> Iterator[None]:
     """No automatic cyclic collection inside the block (see the module's docstring for why)."""
     global _depth, _was_enabled
-    with _LOCK:
-        if _depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _depth += 1
-    try:
+    entered = False
+    try:  # entering inside the try: an interrupt on the way in must not leave the collector off for good
+        with _LOCK:
+            if _depth == 0:
+                _was_enabled = gc.isenabled()
+                gc.disable()
+            _depth += 1
+            entered = True
         yield
     finally:
-        with _LOCK:
-            _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+        if entered:
+            with _LOCK:
+                _depth -= 1
+                if _depth == 0 and _was_enabled:
+                    gc.enable()

@@ -66,4 +66,5 @@ def test_cycles_made_during_a_pause_are_collected_after_it():
         a, b = Node(), Node()
         a.other, b.other = b, a
         del a, b
+    assert gc.isenabled()
     assert gc.collect() >= 2

@@ -32,6 +32,15 @@ def test_a_line_when_a_step_starts_and_when_it_fails_and_nothing_else():
     assert lines[1].endswith(f"{STEP_LABELS['key_figure_models']}: misslyckades (se loggen)")
 
 
+def test_a_broken_or_missing_stderr_never_fails_the_run():
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError("reader went away")
+
+    for stream in (Broken(), None):
+        _StepLines(stream).emit(_record("STEP_START", "raw_submissions"))  # must not raise
+
+
 def test_a_load_with_progress_names_each_step_in_order_and_no_data(sukf_paths, tmp_path, capsys):
     from pipeline.defs.load import run_quarter
 

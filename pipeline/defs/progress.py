@@ -43,8 +43,13 @@ class _StepLines(logging.Handler):
             return
         label = STEP_LABELS.get(event.step_key, event.step_key)
         suffix = " …" if kind == "STEP_START" else ": misslyckades (se loggen)"
-        self.stream.write(f"  [{time.monotonic() - self.started:6.1f} s] {label}{suffix}\n")
-        self.stream.flush()
+        if self.stream is None:  # no standard error at all (started with 2>&-)
+            return
+        try:
+            self.stream.write(f"  [{time.monotonic() - self.started:6.1f} s] {label}{suffix}\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr (… 2>&1 | head): a courtesy line never fails a run
+            return
 
 
 @dg.logger(description="One line per step on standard error (sukf load, sukf republish).")
