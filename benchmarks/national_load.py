@@ -146,8 +146,11 @@ def load_in_child(quarter: str, work: Path) -> dict:
     os.environ["SUKF_DATA_DIR"], os.environ["DAGSTER_HOME"] = str(work / "data"), str(work / "dagster_home")
     try:
         report = work / "load.json"
-        subprocess.run([sys.executable, __file__, "--load-only", quarter, "--report", str(report), "--preimport"],
-                       check=True, capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--load-only", quarter, "--report", str(report),
+                               "--preimport"], capture_output=True, text=True)
+        if done.returncode:
+            print(done.stdout[-2000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
+            raise SystemExit(f"the load of {quarter} in {work} failed (exit {done.returncode})")
         return json.loads(report.read_text())
     finally:
         os.environ.update(saved)
