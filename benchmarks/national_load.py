@@ -16,7 +16,7 @@ then the real ``quarterly_load`` job (``run_quarter``, Dagster's SQLite instance
 in a fresh child process, as is the same load of a **1-file quarter** it is compared with (so both pay the
 same start-up inside the load). Stages are timed by wrapping the functions the assets call (nothing else changes):
 ingest, validate (of which Great Expectations), stage + the national GE check, dbt build (the
-subprocess), disclosure, publish; "Dagster run" is the rest of the job. The **fixed start-up** is
+subprocess), disclosure, publish; "rest" is the Dagster run and the start-up inside it. The **fixed start-up** is
 named and measured separately in the same run: importing Dagster + the definitions (dagster-dbt reads
 the manifest), importing Great Expectations, and dbt's own start in a subprocess (``dbt parse`` with
 partial parsing: Python, dbt's imports, reading the project, which every ``dbt build`` pays first).
@@ -43,6 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,6 +137,18 @@ def dbt_start_in_process_cpu(target: Path) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def installation(work: Path) -> Iterator[None]:
+    """The installation in ``work`` as this process's (and its children's) data folder and Dagster home inside
+    the block, the previous ones after it."""
+    saved = {k: os.environ[k] for k in ("SUKF_DATA_DIR", "DAGSTER_HOME")}
+    os.environ["SUKF_DATA_DIR"], os.environ["DAGSTER_HOME"] = str(work / "data"), str(work / "dagster_home")
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def load_in_child(quarter: str, work: Path) -> dict:
     """``quarter`` loaded by the real job in a fresh child process over the installation in ``work`` (as
     ``sukf load`` runs it, Great Expectations imported first): its CPU, CPU per stage and peak memory.
@@ -142,18 +156,14 @@ def load_in_child(quarter: str, work: Path) -> dict:
     WHY both loads of national mode run this way: a load in the benchmark's own process would find
     modules already imported by the generator and the set-up (pandas' readers, openpyxl, DuckDB, …) and
     pay less start-up than the 1-file load it is compared with (≈ 0.5 s CPU, measured at stop 20)."""
-    saved = {k: os.environ[k] for k in ("SUKF_DATA_DIR", "DAGSTER_HOME")}
-    os.environ["SUKF_DATA_DIR"], os.environ["DAGSTER_HOME"] = str(work / "data"), str(work / "dagster_home")
-    try:
-        report = work / "load.json"
+    report = work / "load.json"
+    with installation(work):
         done = subprocess.run([sys.executable, __file__, "--load-only", quarter, "--report", str(report),
                                "--preimport"], capture_output=True, text=True)
-        if done.returncode:
-            print(done.stdout[-2000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
-            raise SystemExit(f"the load of {quarter} in {work} failed (exit {done.returncode})")
-        return json.loads(report.read_text())
-    finally:
-        os.environ.update(saved)
+    if done.returncode:
+        print(done.stdout[-2000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"the load of {quarter} in {work} failed (exit {done.returncode})")
+    return json.loads(report.read_text())
 
 
 def one_file_load(args, work: Path) -> dict:
@@ -162,16 +172,12 @@ def one_file_load(args, work: Path) -> dict:
     from pipeline.settings import paths
     from pipeline.submission.generator import write_submissions
 
-    saved = {k: os.environ[k] for k in ("SUKF_DATA_DIR", "DAGSTER_HOME")}
-    os.environ["SUKF_DATA_DIR"], os.environ["DAGSTER_HOME"] = str(work / "data"), str(work / "dagster_home")
-    try:
+    with installation(work):
         p = paths()
         files = write_submissions(work / "gen", [args.quarter], kommuner=["0114"], seed=args.seed, fmt="csv")
         load_population_csv(work / "gen" / "population_18plus.csv", p)
         land(files, p.landing)
         dbt_parse_cpu(p.dbt_target)  # partial-parse state, as in the national installation
-    finally:
-        os.environ.update(saved)
     return load_in_child(args.quarter, work)
 
 
